@@ -1,0 +1,111 @@
+"""``python -m archer_gym``: list envs, play one in the terminal, evaluate scripted policies, serve oracles.
+
+    python -m archer_gym list
+    python -m archer_gym play archer/TwentyQuestions-v0
+    python -m archer_gym play archer/TwentyQuestions-v0 --policy expert --seed 3
+    python -m archer_gym evaluate archer/TwentyQuestionsSubset-v0 --policy expert --episodes 200 --split eval --json
+    python -m archer_gym serve-oracle --task twenty_questions --port 8000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import gymnasium as gym
+import numpy as np
+
+import archer_gym
+from archer_gym.evaluation import evaluate_scripted, scripted_policy
+
+
+def _env_id(value: str) -> str:
+    try:
+        return archer_gym.get_spec(value).id
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def cmd_list(args) -> int:
+    width = max(len(i) for i in archer_gym.list_ids())
+    for env_id in archer_gym.list_ids():
+        spec = archer_gym.get_spec(env_id)
+        print(f"{env_id:<{width}}  {spec.description}")
+    return 0
+
+
+def cmd_play(args) -> int:
+    env = gym.make(args.env_id, split=args.split)
+    obs, info = env.reset(seed=args.seed, options={"target": args.target} if args.target else None)
+    print(obs, end="")
+    policy = scripted_policy(env, args.policy, np.random.default_rng(args.seed)) if args.policy else None
+    while True:
+        if policy is not None:
+            action = policy(obs)
+            print(f"> {action}")
+        else:
+            try:
+                action = input("> ")
+            except (EOFError, KeyboardInterrupt):
+                print("\nbye")
+                return 0
+        obs, reward, terminated, truncated, info = env.step(action)
+        print(f"{info['reply']}   [reward {reward:+g}]")
+        if terminated or truncated:
+            ep = info["episode"]
+            how = "solved" if ep["success"] else ("out of turns" if truncated else "game over")
+            print(f"--- {how}: return {ep['return']:g} in {ep['length']} turns; the answer was {ep['target']!r}")
+            return 0
+
+
+def cmd_evaluate(args) -> int:
+    summary, _ = evaluate_scripted(args.env_id, args.policy, episodes=args.episodes, split=args.split,
+                                   seed=args.seed, progress=not args.json)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        for k, v in summary.items():
+            print(f"{k:>14}: {v}")
+    return 0
+
+
+def cmd_serve_oracle(argv: list[str]) -> int:
+    from archer_gym.oracles.server import main as serve_main
+    return serve_main(argv) or 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m archer_gym", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("list", help="every registered id with a one-line description")
+    pl = sub.add_parser("play", help="play an env in the terminal (you, or a scripted policy)")
+    pl.add_argument("env_id", type=_env_id)
+    pl.add_argument("--policy", default=None, help="watch a scripted policy (expert, random, ...) instead of typing")
+    pl.add_argument("--seed", type=int, default=None)
+    pl.add_argument("--split", default="train", choices=["train", "eval"])
+    pl.add_argument("--target", default=None, help="play a given target (word, city, ...)")
+    ev = sub.add_parser("evaluate", help="evaluate a scripted policy over many episodes")
+    ev.add_argument("env_id", type=_env_id)
+    ev.add_argument("--policy", default="expert")
+    ev.add_argument("--episodes", type=int, default=200)
+    ev.add_argument("--split", default="eval", choices=["train", "eval"])
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--json", action="store_true", help="print one JSON object on the last line")
+    sub.add_parser("serve-oracle", help="OpenAI-compatible chat server for an oracle (see --help)", add_help=False)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "serve-oracle":
+        return cmd_serve_oracle(argv[1:])
+    args = build_parser().parse_args(argv)
+    if args.cmd == "evaluate" and args.episodes < 1:
+        raise SystemExit(f"--episodes must be >= 1, got {args.episodes}")
+    return {"list": cmd_list, "play": cmd_play, "evaluate": cmd_evaluate}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""An oracle backend on any OpenAI-compatible chat-completions endpoint: OpenAI, vLLM,
+``transformers serve``, or archer-gym's own ``serve-oracle`` server.
+
+* API key: the ``api_key`` argument, else ``$ARCHER_ORACLE_API_KEY``, else ``$OPENAI_API_KEY``, else a
+  dummy (local servers ignore it). It is never logged or shown in ``repr``.
+* A batch is sent concurrently (a thread pool of ``concurrency`` workers).
+* Each request has a ``timeout`` (seconds). Timeouts, connection errors, HTTP 408/409/429/5xx and
+  malformed replies are retried up to ``max_attempts`` attempts in all, with exponential backoff and
+  full jitter, waiting at least ``Retry-After`` when the server sends it; then :class:`OracleError`
+  names the endpoint, the last status and the attempts. Other 4xx (bad key, unknown model) fail at
+  once. The ``openai`` client's own retries are off (``max_retries=0``) so that ours are the ones
+  counted.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Sequence
+
+from archer_gym.oracles.llm import Completion, Messages, OracleError
+
+API_KEY_ENV_VARS = ("ARCHER_ORACLE_API_KEY", "OPENAI_API_KEY")
+#: Sent when no key is configured: local servers (vLLM, transformers serve, ours) accept anything.
+DUMMY_API_KEY = "EMPTY"
+RETRY_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
+
+
+def resolve_api_key(api_key: str | None = None) -> str:
+    if api_key:
+        return api_key
+    for var in API_KEY_ENV_VARS:
+        if os.environ.get(var):
+            return os.environ[var]
+    return DUMMY_API_KEY
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """Seconds a ``Retry-After`` (or ``retry-after-ms``) header asks to wait, or ``None``."""
+    if headers is None:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms is not None:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return None if parsed is None else max(0.0, parsed.timestamp() - time.time())
+
+
+class OpenAIBackend:
+    """Chat completions from ``model`` at ``base_url`` (``None``: the ``openai`` client's default,
+    i.e. ``$OPENAI_BASE_URL`` or api.openai.com). Greedy by default (``temperature=0``).
+
+    Arguments: ``model``, ``base_url``, ``api_key``, ``timeout`` (s per request), ``max_attempts``
+    (attempts per request, first included), ``backoff_base`` / ``backoff_max`` (s), ``max_retry_after``
+    (s: longest ``Retry-After`` honoured), ``concurrency`` (requests in flight per batch),
+    ``max_tokens``, ``temperature``, ``seed`` (sent when not ``None``).
+    """
+
+    name = "openai"
+
+    def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
+                 timeout: float = 30.0, max_attempts: int = 5, backoff_base: float = 0.5,
+                 backoff_max: float = 30.0, max_retry_after: float = 60.0, concurrency: int = 8,
+                 max_tokens: int = 32, temperature: float = 0.0, seed: int | None = None):
+        try:
+            import openai
+        except ImportError as e:  # pragma: no cover - depends on the install
+            raise ImportError("oracle='openai' needs the openai client: pip install 'archer-gym[oracles]'") from e
+        if not model:
+            raise ValueError("oracle='openai' needs oracle_model=<model name the endpoint serves>.")
+        if max_attempts < 1 or concurrency < 1:
+            raise ValueError(f"max_attempts={max_attempts} and concurrency={concurrency} must be >= 1.")
+        self._openai = openai
+        self.model = model
+        self.timeout = float(timeout)
+        self.max_attempts = int(max_attempts)
+        self.backoff_base = float(backoff_base)
+        self.backoff_max = float(backoff_max)
+        self.max_retry_after = float(max_retry_after)
+        self.concurrency = int(concurrency)
+        self.max_tokens = int(max_tokens)
+        self.temperature = float(temperature)
+        self.seed = seed
+        self.client = openai.OpenAI(base_url=base_url, api_key=resolve_api_key(api_key),
+                                    timeout=self.timeout, max_retries=0)
+        self.endpoint = str(self.client.base_url).rstrip("/")
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+        self._sleep = time.sleep  # tests swap it to record the waits
+
+    def params(self) -> dict[str, Any]:
+        return {"max_tokens": self.max_tokens, "temperature": self.temperature, "seed": self.seed}
+
+    def __repr__(self) -> str:
+        return f"OpenAIBackend(model={self.model!r}, base_url={self.endpoint!r})"
+
+    # sockets, locks and threads do not pickle: an env holding this oracle pickles its settings.
+    def __getstate__(self) -> dict:
+        raise TypeError("OpenAIBackend holds a network client and cannot be pickled; build it in each process.")
+
+    def complete(self, prompts: Sequence[Messages]) -> list[Completion]:
+        if len(prompts) <= 1 or self.concurrency == 1:
+            return [self.complete_one(p) for p in prompts]
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="archer-oracle")
+        return list(self._pool.map(self.complete_one, prompts))
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        """Full jitter on an exponential cap (attempt 1 -> up to base, 2 -> 2*base, ...), never less
+        than the server's ``Retry-After``."""
+        delay = random.uniform(0.0, min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1)))
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.max_retry_after))
+        return delay
+
+    def complete_one(self, messages: Messages) -> Completion:
+        openai = self._openai
+        kwargs: dict[str, Any] = {"model": self.model, "messages": messages, "max_tokens": self.max_tokens,
+                                  "temperature": self.temperature}
+        if self.seed is not None:
+            kwargs["seed"] = self.seed
+        status: int | None = None
+        detail = ""
+        for attempt in range(1, self.max_attempts + 1):
+            retry_after = None
+            try:
+                resp = self.client.chat.completions.create(**kwargs)
+                choices = getattr(resp, "choices", None)
+                text = choices[0].message.content if choices else None
+                if not isinstance(text, str):
+                    raise ValueError(f"no message content in the reply: {str(resp)[:200]!r}")
+                usage = getattr(resp, "usage", None)
+                return Completion(text, int(getattr(usage, "prompt_tokens", 0) or 0),
+                                  int(getattr(usage, "completion_tokens", 0) or 0))
+            except openai.APIStatusError as e:
+                status, detail = e.status_code, str(e.message)[:300]
+                if status not in RETRY_STATUSES:
+                    raise OracleError(f"oracle endpoint {self.endpoint} answered HTTP {status} (not retried): "
+                                      f"{detail}", endpoint=self.endpoint, status=status, attempts=attempt) from e
+                retry_after = retry_after_seconds(e.response.headers)
+            except openai.APITimeoutError:
+                status, detail = None, f"timed out after {self.timeout:g} s"
+            except openai.APIConnectionError as e:
+                status, detail = None, f"connection error: {e.__cause__ or e}"
+            except (openai.APIResponseValidationError, ValueError, AttributeError, IndexError, TypeError) as e:
+                # A 200 whose body is not a chat completion (malformed JSON, missing fields).
+                status, detail = None, f"malformed reply: {type(e).__name__}: {str(e)[:200]}"
+            if attempt < self.max_attempts:
+                self._sleep(self._backoff(attempt, retry_after))
+        raise OracleError(
+            f"oracle endpoint {self.endpoint} failed after {self.max_attempts} attempts "
+            f"(last: {'HTTP ' + str(status) if status else 'no status'}, {detail})",
+            endpoint=self.endpoint, status=status, attempts=self.max_attempts,
+        )
+
+    def close(self) -> None:
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False)
+                self._pool = None
+        self.client.close()

@@ -1,0 +1,82 @@
+"""Every archer-gym env id, registered under the Gymnasium namespace ``archer``.
+
+The registry is data: one :class:`TaskSpec` per id with its entry point (a string, so this module
+never imports a task), default kwargs, turn cap and a one-line description. Reference figures
+(expert and random returns on the eval split) are measured by ``python -m archer_gym evaluate`` and
+recorded in the README; they are not asserted here.
+
+Gymnasium >= 1.0 has no plugin entry points, so users ``import archer_gym`` first or write
+``gym.make("archer_gym:archer/TwentyQuestions-v0")``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    id: str
+    entry_point: str
+    description: str
+    max_turns: int
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    #: short name used by baselines and oracle prompt templates
+    task: str = ""
+    nondeterministic: bool = False
+
+
+SPECS: dict[str, TaskSpec] = {}
+
+
+def register_task(spec: TaskSpec) -> None:
+    """Register ``spec`` with Gymnasium (idempotent) and remember it in :data:`SPECS`."""
+    SPECS[spec.id] = spec
+    if spec.id not in gym.registry:
+        gym.register(
+            id=spec.id,
+            entry_point=spec.entry_point,
+            kwargs={"max_turns": spec.max_turns, **spec.kwargs},
+            nondeterministic=spec.nondeterministic,
+            # The env enforces its own turn cap (truncation); no TimeLimit wrapper on top.
+            max_episode_steps=None,
+        )
+
+
+def list_ids() -> list[str]:
+    return sorted(SPECS)
+
+
+def get_spec(env_id: str) -> TaskSpec:
+    env_id = env_id.split(":", 1)[-1]
+    if env_id not in SPECS:
+        raise ValueError(f"unknown env id {env_id!r}; registered ids: {', '.join(list_ids())}")
+    return SPECS[env_id]
+
+
+_TQ = "tasks.twenty_questions.env:TwentyQuestionsEnv"
+register_task(TaskSpec(
+    id="archer/TwentyQuestions-v0", entry_point=_TQ, max_turns=20, task="twenty_questions",
+    description="Twenty Questions on LMRL-Gym's 158 words: find the hidden object with yes/no questions.",
+))
+register_task(TaskSpec(
+    id="archer/TwentyQuestionsSubset-v0", entry_point=_TQ, max_turns=20, task="twenty_questions",
+    kwargs={"word_set": "subset"},
+    description="Twenty Questions on a 10-word subset (football, dog, banana, ...): the quick benchmark.",
+))
+register_task(TaskSpec(
+    id="archer/GuessMyCity-v0", entry_point="tasks.guess_my_city.env:GuessMyCityEnv", max_turns=20,
+    task="guess_my_city",
+    description="Guess My City on LMRL-Gym's 100 cities: yes/no and open questions to a local who never says the name.",
+))
+register_task(TaskSpec(
+    id="archer/Detective-v0", entry_point="tasks.detective.env:DetectiveEnv", max_turns=50, task="detective",
+    description="A murder-mystery text adventure: explore, find clues, score points; 50 steps.",
+))
+register_task(TaskSpec(
+    id="archer/WebShop-v0", entry_point="tasks.webshop.env:WebShopEnv", max_turns=10, task="webshop",
+    description="Shopping from an instruction on a 10,000-product embedded catalog with BM25 search; WebShop's reward.",
+))

@@ -1,0 +1,1 @@
+"""One folder per game: its env subclass, its data, its scripted policies."""
