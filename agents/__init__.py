@@ -1,0 +1,1 @@
+"""Everything that learns: actor, critic, tiny default models, checkpoints (no task imports)."""

@@ -1,0 +1,167 @@
+"""Utterance-level double critic (two Q heads, two V heads) over any Hugging Face encoder.
+
+ArCHer's high-level critic (Zhou et al. 2024, Sec. 4): Q(s, a) and V(s) on whole utterances, two of
+each to curb over-estimation (clipped double-Q, as in TD3 / SAC), with slowly tracking target copies
+made by `make_target` and moved by `polyak_update`.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import Tensor, nn
+
+
+def hidden_size_of(config) -> int:
+    """Encoder width from a transformers config (`hidden_size`, else `n_embd`, else `d_model`)."""
+    for name in ("hidden_size", "n_embd", "d_model"):
+        size = getattr(config, name, None)
+        if isinstance(size, int):
+            return size
+    raise ValueError(
+        f"cannot read the encoder width from {type(config).__name__}: expected one of "
+        "hidden_size, n_embd, d_model"
+    )
+
+
+def masked_mean(hidden: Tensor, mask: Tensor) -> Tensor:
+    """Mean over real tokens: hidden `[B, L, H]`, mask `[B, L]` -> `[B, H]`."""
+    mask = mask.to(hidden.dtype)[..., None]
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+def mlp(in_dim: int, hidden: int) -> nn.Sequential:
+    """Two-layer MLP head to one scalar."""
+    return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+
+class TextEncoder(nn.Module):
+    """Text -> `[B, H]` by mean-pooling an encoder's last hidden state.
+
+    Long texts keep their RIGHT end (truncation_side="left"): for an observation the recent turns
+    matter more than the oldest ones, and the instruction is short.
+    """
+
+    def __init__(self, encoder: nn.Module, tokenizer, max_length: int = 256):
+        super().__init__()
+        self.encoder = encoder
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+
+    def forward(self, texts: list[str]) -> Tensor:
+        device = next(self.encoder.parameters()).device
+        # Set per call: the same tokenizer object may be shared with an actor that wants "left"
+        # padding and a different truncation side.
+        self.tokenizer.truncation_side = "left"
+        batch = self.tokenizer(
+            list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        ).to(device)
+        inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+        hidden = self.encoder(**inputs).last_hidden_state  # [B, L, H]
+        return masked_mean(hidden, inputs["attention_mask"])
+
+
+class DoubleCritic(nn.Module):
+    """Two Q(s, a) heads and two V(s) heads over encoded observation / action text.
+
+    Args:
+        encoder: any `AutoModel` whose output has `last_hidden_state` (BERT, MiniLM, GPT-2, ...).
+        tokenizer: the encoder's tokenizer.
+        max_length: token cap per text; longer texts keep their right end.
+        head_hidden: width of the MLP heads.
+        freeze_encoder: no gradient into the encoder (only the heads learn).
+        share_encoder: one encoder for states and actions; otherwise the action side gets a deep
+            copy with its own weights.
+
+    Shapes: `forward(observations, actions) -> (q1, q2, v1, v2)`, each `[B]`.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        tokenizer,
+        *,
+        max_length: int = 256,
+        head_hidden: int = 256,
+        freeze_encoder: bool = False,
+        share_encoder: bool = True,
+    ):
+        super().__init__()
+        size = hidden_size_of(encoder.config)
+        self.freeze_encoder = freeze_encoder
+        self.state_encoder = TextEncoder(encoder, tokenizer, max_length)
+        self.action_encoder = (
+            self.state_encoder if share_encoder else TextEncoder(copy.deepcopy(encoder), tokenizer, max_length)
+        )
+        if freeze_encoder:
+            for module in (self.state_encoder, self.action_encoder):
+                module.requires_grad_(False)
+        # Independent random inits: the two heads must disagree for min(q1, q2) to mean anything.
+        self.q1, self.q2 = mlp(2 * size, head_hidden), mlp(2 * size, head_hidden)
+        self.v1, self.v2 = mlp(size, head_hidden), mlp(size, head_hidden)
+
+    def _encode(self, encoder: TextEncoder, texts: list[str]) -> Tensor:
+        if self.freeze_encoder:
+            with torch.no_grad():
+                return encoder(texts)
+        return encoder(texts)
+
+    def encode_states(self, observations: list[str]) -> Tensor:
+        """`[B, H]` features of observation texts."""
+        return self._encode(self.state_encoder, observations)
+
+    def encode_actions(self, actions: list[str]) -> Tensor:
+        """`[B, H]` features of action texts."""
+        return self._encode(self.action_encoder, actions)
+
+    def forward(self, observations: list[str], actions: list[str]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """(q1, q2, v1, v2), each `[B]`; the state is encoded once for both Q and V."""
+        if len(observations) != len(actions):
+            raise ValueError(f"{len(observations)} observations but {len(actions)} actions")
+        state = self.encode_states(observations)
+        state_action = torch.cat([state, self.encode_actions(actions)], dim=-1)
+        return (
+            self.q1(state_action).squeeze(-1),
+            self.q2(state_action).squeeze(-1),
+            self.v1(state).squeeze(-1),
+            self.v2(state).squeeze(-1),
+        )
+
+    def q(self, observations: list[str], actions: list[str]) -> tuple[Tensor, Tensor]:
+        """(q1, q2), each `[B]`."""
+        state_action = torch.cat([self.encode_states(observations), self.encode_actions(actions)], dim=-1)
+        return self.q1(state_action).squeeze(-1), self.q2(state_action).squeeze(-1)
+
+    def v(self, observations: list[str]) -> tuple[Tensor, Tensor]:
+        """(v1, v2), each `[B]`."""
+        state = self.encode_states(observations)
+        return self.v1(state).squeeze(-1), self.v2(state).squeeze(-1)
+
+
+def make_target(critic: nn.Module) -> nn.Module:
+    """A frozen deep copy of `critic` to bootstrap from (requires_grad False everywhere)."""
+    target = copy.deepcopy(critic)
+    target.requires_grad_(False)
+    return target
+
+
+@torch.no_grad()
+def polyak_update(online: nn.Module, target: nn.Module, tau: float) -> None:
+    """target <- tau * online + (1 - tau) * target, parameter by parameter, in place.
+
+    Convention as in SAC / Stable-Baselines3: tau is the weight of the ONLINE network, so tau small
+    (e.g. 0.1, or 0.005 per step) means a slowly moving target; tau=1 copies, tau=0 keeps.
+    Buffers (e.g. BatchNorm statistics) are copied outright.
+    """
+    if not 0.0 <= tau <= 1.0:
+        raise ValueError(f"tau={tau} must be in [0, 1] (weight of the online network)")
+    online_params, target_params = list(online.parameters()), list(target.parameters())
+    if len(online_params) != len(target_params):
+        raise ValueError("online and target have different parameter lists; build target with make_target")
+    for p, tp in zip(online_params, target_params):
+        tp.lerp_(p.detach().to(tp.dtype), tau)
+    for b, tb in zip(online.buffers(), target.buffers()):
+        tb.copy_(b)

@@ -1,0 +1,356 @@
+"""The actor: any Hugging Face causal LM, batched sampling with exact token ids and log-probs.
+
+One utterance per observation. The prompt is the observation text (or the chat template around it);
+generation stops at the first token whose text contains "\\n", or at EOS, and that stop token is kept
+in the sampled ids so that re-scoring (`Actor.log_probs`) trains on exactly what was sampled.
+
+Log-prob convention: `SampleOutput.log_probs` and `Actor.log_probs` are the model's own
+`log_softmax(logits)` at temperature 1, i.e. log pi_theta(a_t | s, a_<t), whatever temperature /
+top-k / top-p shaped the sampling distribution. That is the policy being trained; with
+temperature 1 and no top-k / top-p it is also the behaviour policy, so importance ratios start at 1.
+With other settings the samples are mildly off-policy and the caller decides whether to correct.
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+@dataclass
+class SampleOutput:
+    """What `Actor.sample` returns, one entry per observation.
+
+    texts: decoded utterance (text before the first newline, EOS removed, stripped).
+    action_ids: sampled token ids, including the stop token ("\\n"-token or EOS) when one was produced.
+    log_probs: `[len(action_ids[i])]` float32 log pi(a_t | ...) at temperature 1 (see module doc).
+    prompt_ids: the (truncated) prompt token ids the actor conditioned on.
+    """
+
+    texts: list[str]
+    action_ids: list[list[int]]
+    log_probs: list[Tensor]
+    prompt_ids: list[list[int]]
+
+
+@dataclass
+class TokenScores:
+    """Re-scored action tokens, left-aligned: column t is the t-th action token.
+
+    logp: `[B, T]` log pi(a_t | ...) (0 where masked), differentiable.
+    mask: `[B, T]` bool, True on real action tokens.
+    entropy: `[B, T]` entropy of pi(. | ...) at each action position (0 where masked).
+    """
+
+    logp: Tensor
+    mask: Tensor
+    entropy: Tensor
+
+
+def split_observation(observation: str) -> tuple[str, list[str]]:
+    """Split an observation into (instruction, history lines).
+
+    The instruction is the text up to the first "\\n\\n"; each history line keeps its "\\n", so
+    `instruction + "\\n\\n" + "".join(lines) == observation` when there is a history.
+    """
+    if "\n\n" not in observation:
+        return observation, []
+    instruction, history = observation.split("\n\n", 1)
+    return instruction, history.splitlines(keepends=True)
+
+
+def token_entropy(logits: Tensor) -> Tensor:
+    """Entropy of softmax(logits) over the last dim: `[..., V] -> [...]`, in float32."""
+    logp = F.log_softmax(logits.float(), dim=-1)
+    return -(logp.exp() * logp).sum(-1)
+
+
+def filter_logits(logits: Tensor, *, temperature: float, top_k: int, top_p: float) -> Tensor:
+    """Sampling distribution logits: `[B, V] -> [B, V]`, excluded tokens set to -inf."""
+    logits = logits / temperature
+    if top_k > 0:
+        kth = torch.topk(logits, min(top_k, logits.shape[-1]), dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        cum = sorted_logits.softmax(-1).cumsum(-1)
+        # Drop a token when the mass before it already reaches top_p; the top token always stays.
+        drop_sorted = (cum - sorted_logits.softmax(-1)) >= top_p
+        drop = drop_sorted.scatter(-1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits
+
+
+def left_pad(seqs: list[list[int]], pad_id: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """Left-pad id lists: returns (ids `[B, L]`, attention mask `[B, L]` long)."""
+    length = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), length), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), length), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        if s:
+            ids[i, length - len(s) :] = torch.tensor(s, dtype=torch.long)
+            mask[i, length - len(s) :] = 1
+    return ids.to(device), mask.to(device)
+
+
+def positions_from_mask(mask: Tensor) -> Tensor:
+    """Position ids for a left-padded batch: cumsum(mask) - 1, clamped at 0 on the padding."""
+    return (mask.cumsum(-1) - 1).clamp(min=0)
+
+
+def newline_token_ids(tokenizer) -> set[int]:
+    """Every token id whose decoded text contains "\\n" (computed once from the vocabulary)."""
+    ids = list(range(len(tokenizer)))
+    texts = tokenizer.batch_decode([[i] for i in ids], skip_special_tokens=False)
+    return {i for i, text in zip(ids, texts) if "\n" in text}
+
+
+class Actor(nn.Module):
+    """Token-level policy over any `AutoModelForCausalLM` and its tokenizer.
+
+    Args:
+        model: the causal LM (its device is used for everything).
+        tokenizer: its tokenizer; set to left padding, pad token defaults to EOS.
+        max_prompt_tokens: prompts are cut to this many tokens, dropping the oldest history lines
+            first and never the instruction (unless it alone is too long).
+        max_new_tokens: cap on sampled tokens per utterance (stop token included).
+        chat_template: wrap the observation as the user message of the tokenizer's chat template.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        tokenizer,
+        *,
+        max_prompt_tokens: int = 256,
+        max_new_tokens: int = 24,
+        chat_template: bool = False,
+    ):
+        super().__init__()
+        if max_prompt_tokens < 1 or max_new_tokens < 1:
+            raise ValueError(
+                f"max_prompt_tokens={max_prompt_tokens} and max_new_tokens={max_new_tokens} must be >= 1"
+            )
+        self.model = model
+        self.tokenizer = tokenizer
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.max_prompt_tokens = max_prompt_tokens
+        self.max_new_tokens = max_new_tokens
+        self.chat_template = chat_template
+        self.stop_ids = newline_token_ids(tokenizer) | self._eos_ids()
+        # transformers 5 renamed `past_key_values` to `cache` (deprecated alias until 5.40); older
+        # or remote-code models still take `past_key_values`. Ask the signature once.
+        params = inspect.signature(model.forward).parameters
+        self._cache_kwarg = "cache" if "cache" in params else "past_key_values"
+        self._warned_instruction_cut = False
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def _eos_ids(self) -> set[int]:
+        ids = {self.tokenizer.eos_token_id}
+        gen_eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        ids |= set(gen_eos) if isinstance(gen_eos, (list, tuple)) else {gen_eos}
+        return {i for i in ids if i is not None}
+
+    # ---- prompts -------------------------------------------------------------------------------
+
+    def _render(self, observation: str) -> list[int]:
+        """Token ids of one (already shortened) observation, with template / special tokens."""
+        if not self.chat_template:
+            ids = self.tokenizer(observation)["input_ids"]
+        else:
+            text = self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": observation}], tokenize=False, add_generation_prompt=True
+            )
+            # The template already holds BOS and friends: do not add them twice.
+            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        # A causal LM needs one token to condition on: an empty prompt becomes [BOS or EOS].
+        if not ids:
+            bos = self.tokenizer.bos_token_id
+            ids = [bos if bos is not None else self.tokenizer.eos_token_id]
+        return ids
+
+    def _prompt_ids(self, observation: str) -> list[int]:
+        ids = self._render(observation)
+        if len(ids) <= self.max_prompt_tokens:
+            return ids
+        instruction, lines = split_observation(observation)
+
+        def shortened(k: int) -> str:  # keep the instruction and history lines[k:]
+            return instruction + "\n\n" + "".join(lines[k:])
+
+        # Smallest number of dropped oldest lines that fits; token count falls as k grows, so
+        # binary search over k re-tokenises O(log lines) times instead of once per line.
+        lo, hi = 1, len(lines)
+        if lines and len(self._render(shortened(hi))) <= self.max_prompt_tokens:
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if len(self._render(shortened(mid))) <= self.max_prompt_tokens:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            return self._render(shortened(hi))
+        return self._cut_instruction(instruction + ("\n\n" if lines else ""))
+
+    def _cut_instruction(self, instruction: str) -> list[int]:
+        """Last resort: keep the head of an instruction that alone exceeds max_prompt_tokens."""
+        if not self._warned_instruction_cut:
+            warnings.warn(
+                f"instruction alone exceeds max_prompt_tokens={self.max_prompt_tokens}; its tail is "
+                "cut. Raise max_prompt_tokens to keep the whole task description.",
+                stacklevel=4,
+            )
+            self._warned_instruction_cut = True
+        if not self.chat_template:
+            return self._render(instruction)[: self.max_prompt_tokens]
+        # With a template the tail holds the generation prompt: shorten the text inside instead.
+        inner = self.tokenizer(instruction, add_special_tokens=False)["input_ids"]
+        keep = len(inner)
+        while keep > 0:
+            ids = self._render(self.tokenizer.decode(inner[:keep]))
+            if len(ids) <= self.max_prompt_tokens:
+                return ids
+            keep -= max(1, len(ids) - self.max_prompt_tokens)
+        return self._render("")[-self.max_prompt_tokens :]
+
+    def build_prompt_ids(self, observations: list[str]) -> list[list[int]]:
+        """Prompt token ids per observation, each at most `max_prompt_tokens` long."""
+        return [self._prompt_ids(obs) for obs in observations]
+
+    # ---- acting --------------------------------------------------------------------------------
+
+    def _forward(self, ids: Tensor, mask: Tensor, cache=None):
+        return self.model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions_from_mask(mask)[:, -ids.shape[1] :],
+            use_cache=True,
+            **{self._cache_kwarg: cache},
+        )
+
+    def sample(
+        self,
+        observations: list[str],
+        *,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        greedy: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> SampleOutput:
+        """Sample one utterance per observation with a KV-cached loop over a left-padded batch.
+
+        Runs in eval mode under inference_mode; the model's train/eval mode is restored after.
+        Finished rows keep being fed the pad token with attention mask 0, so they never influence
+        the others and a row's result does not depend on its batch-mates.
+        """
+        if temperature <= 0:
+            raise ValueError(f"temperature={temperature} must be > 0; use greedy=True for argmax")
+        prompt_ids = self.build_prompt_ids(observations)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.inference_mode():
+                tokens, logps, lengths = self._sample_loop(
+                    prompt_ids, temperature, top_k, top_p, greedy, generator
+                )
+        finally:
+            self.model.train(was_training)
+        action_ids = [tokens[i, : lengths[i]].tolist() for i in range(len(observations))]
+        log_probs = [logps[i, : lengths[i]].clone() for i in range(len(observations))]
+        texts = [self._decode_utterance(ids) for ids in action_ids]
+        return SampleOutput(texts, action_ids, log_probs, prompt_ids)
+
+    def _sample_loop(self, prompt_ids, temperature, top_k, top_p, greedy, generator):
+        """Returns (tokens `[B, T]`, log-probs `[B, T]`, lengths list) with T <= max_new_tokens."""
+        device = self.device
+        pad_id = self.tokenizer.pad_token_id
+        stop = torch.tensor(sorted(self.stop_ids), dtype=torch.long, device=device)
+        ids, mask = left_pad(prompt_ids, pad_id, device)
+        batch = ids.shape[0]
+        out = self._forward(ids, mask)
+        done = torch.zeros(batch, dtype=torch.bool, device=device)
+        lengths = torch.zeros(batch, dtype=torch.long, device=device)
+        tokens, logps = [], []
+        for _ in range(self.max_new_tokens):
+            logits = out.logits[:, -1].float()  # [B, V]
+            if greedy:
+                token = logits.argmax(-1)
+            else:
+                probs = filter_logits(logits, temperature=temperature, top_k=top_k, top_p=top_p).softmax(-1)
+                token = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+            logp = F.log_softmax(logits, -1).gather(-1, token[:, None]).squeeze(-1)
+            active = ~done
+            token = token.masked_fill(done, pad_id)
+            tokens.append(token)
+            logps.append(logp.masked_fill(done, 0.0))
+            lengths += active.long()
+            done = done | torch.isin(token, stop)
+            if bool(done.all()):
+                break
+            # A fed token is visible only if its row was still generating when it was sampled.
+            mask = torch.cat([mask, active.long()[:, None]], dim=1)
+            out = self._forward(token[:, None], mask, self._cache_of(out))
+        return torch.stack(tokens, 1), torch.stack(logps, 1), lengths.tolist()
+
+    def _cache_of(self, out):
+        cache = getattr(out, "cache", None)
+        return cache if cache is not None else out.past_key_values
+
+    def _decode_utterance(self, action_ids: list[int]) -> str:
+        # Decode everything, then cut at the first newline: a merged stop token such as ".\n"
+        # still contributes its text before the newline.
+        text = self.tokenizer.decode(action_ids, skip_special_tokens=True)
+        return text.split("\n", 1)[0].strip()
+
+    # ---- learning ------------------------------------------------------------------------------
+
+    def score(self, prompt_ids: list[list[int]], action_ids: list[list[int]]) -> TokenScores:
+        """Re-score exactly `action_ids` after `prompt_ids`, with grad, in one forward pass.
+
+        Uses the model's current mode (call `.train()` / `.eval()` yourself). Shapes `[B, T]` with
+        T = longest action; the left-padded prompt+action batch uses positions cumsum(mask) - 1,
+        the same as `sample`, so the numbers match the sampled log-probs.
+        """
+        if len(prompt_ids) != len(action_ids):
+            raise ValueError(f"{len(prompt_ids)} prompts but {len(action_ids)} actions")
+        device = self.device
+        n_act = torch.tensor([len(a) for a in action_ids], device=device)
+        width = int(n_act.max()) if action_ids else 0
+        if width == 0:  # nothing to score
+            empty = torch.zeros((len(action_ids), 0), device=device)
+            return TokenScores(logp=empty, mask=empty.bool(), entropy=empty)
+        seqs = [list(p) + list(a) for p, a in zip(prompt_ids, action_ids)]
+        ids, mask = left_pad(seqs, self.tokenizer.pad_token_id, device)
+        total = ids.shape[1]
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions_from_mask(mask))
+        # Actions are right-aligned in the left-padded batch: the logits that predict the last
+        # `width` tokens sit at positions [total - width - 1, total - 1).
+        logits = out.logits[:, total - width - 1 : total - 1].float()  # [B, T, V]
+        targets = ids[:, total - width :]  # [B, T], right-aligned
+        logp_right = F.log_softmax(logits, -1).gather(-1, targets[..., None]).squeeze(-1)
+        ent_right = token_entropy(logits)
+        # Left-align: column t of the output is action token t, found at t + (T - n) on the right.
+        cols = torch.arange(width, device=device)[None]
+        valid = cols < n_act[:, None]  # [B, T]
+        index = (cols + width - n_act[:, None]).clamp(max=width - 1)
+        logp = logp_right.gather(1, index).masked_fill(~valid, 0.0)
+        entropy = ent_right.gather(1, index).masked_fill(~valid, 0.0)
+        return TokenScores(logp=logp, mask=valid, entropy=entropy)
+
+    def log_probs(self, prompt_ids: list[list[int]], action_ids: list[list[int]]) -> tuple[Tensor, Tensor]:
+        """(logp `[B, T]`, mask `[B, T]`) of exactly `action_ids`, with grad; see `score`."""
+        scores = self.score(prompt_ids, action_ids)
+        return scores.logp, scores.mask
+
+    def forward(self, prompt_ids: list[list[int]], action_ids: list[list[int]]) -> tuple[Tensor, Tensor]:
+        return self.log_probs(prompt_ids, action_ids)

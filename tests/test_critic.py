@@ -1,0 +1,111 @@
+"""DoubleCritic shapes, head independence, frozen encoder, target copies and polyak_update."""
+
+import pytest
+import torch
+from torch import nn
+
+from agents.critic import DoubleCritic, make_target, masked_mean, polyak_update
+from agents.tiny import build_tiny_encoder, train_tokenizer
+
+OBS = [
+    "Guess my city.\n\nIs it in Europe?\nNo.\n",
+    "Guess my city.\n\n" + "Is it big?\nYes.\n" * 100,  # longer than max_length
+    "Guess my city.\n\n",
+]
+ACTS = ["Is it Paris?", "Is it in Asia?", ""]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return train_tokenizer(OBS + ACTS, vocab_size=300)
+
+
+def make_critic(tokenizer, **kwargs):
+    torch.manual_seed(0)
+    encoder, tok = build_tiny_encoder(tokenizer)
+    return DoubleCritic(encoder, tok, max_length=32, head_hidden=16, **kwargs)
+
+
+@pytest.mark.parametrize("share", [True, False])
+def test_shapes_and_independent_heads(tokenizer, share):
+    critic = make_critic(tokenizer, share_encoder=share)
+    q1, q2, v1, v2 = critic(OBS, ACTS)
+    for x in (q1, q2, v1, v2):
+        assert x.shape == (3,)
+    assert not torch.allclose(q1, q2) and not torch.allclose(v1, v2)
+    qq1, qq2 = critic.q(OBS, ACTS)
+    vv1, vv2 = critic.v(OBS)
+    torch.testing.assert_close((qq1, qq2, vv1, vv2), (q1, q2, v1, v2))
+    assert (critic.action_encoder is critic.state_encoder) == share
+
+
+def test_long_observation_keeps_right_end(tokenizer):
+    critic = make_critic(tokenizer)
+    # Two observations that differ only at the very start and are longer than max_length encode
+    # the same: the start is what truncation drops.
+    long_tail = "Is it big?\nYes.\n" * 100
+    a, b = critic.encode_states(["Aaaa\n\n" + long_tail, "Bbbb\n\n" + long_tail])
+    torch.testing.assert_close(a, b)
+
+
+def test_freeze_encoder_leaves_encoder_grads_none(tokenizer):
+    critic = make_critic(tokenizer, freeze_encoder=True, share_encoder=False)
+    q1, q2, v1, v2 = critic(OBS, ACTS)
+    (q1 + q2 + v1 + v2).sum().backward()
+    for enc in (critic.state_encoder, critic.action_encoder):
+        assert all(p.grad is None for p in enc.parameters())
+    assert all(p.grad is not None for p in critic.q1.parameters())
+
+
+def test_unfrozen_encoder_gets_grads(tokenizer):
+    critic = make_critic(tokenizer)
+    q1, _, v1, _ = critic(OBS, ACTS)
+    (q1 + v1).sum().backward()
+    grads = [p.grad for p in critic.state_encoder.parameters()]
+    assert any(g is not None and g.abs().sum() > 0 for g in grads)
+
+
+def test_make_target_is_frozen_copy(tokenizer):
+    critic = make_critic(tokenizer)
+    target = make_target(critic)
+    assert all(not p.requires_grad for p in target.parameters())
+    assert all(p.requires_grad for p in critic.parameters())
+    torch.testing.assert_close(target(OBS, ACTS), critic(OBS, ACTS))
+    # Sharing survives the copy: the target has one encoder too.
+    assert target.action_encoder is target.state_encoder
+
+
+def test_polyak_hand_computed():
+    online, target = nn.Linear(2, 1), nn.Linear(2, 1)
+    with torch.no_grad():
+        online.weight.copy_(torch.tensor([[1.0, 3.0]]))
+        online.bias.fill_(2.0)
+        target.weight.copy_(torch.tensor([[-1.0, 1.0]]))
+        target.bias.fill_(0.0)
+    polyak_update(online, target, tau=0.0)
+    assert target.weight.tolist() == [[-1.0, 1.0]]
+    polyak_update(online, target, tau=0.5)
+    assert target.weight.tolist() == [[0.0, 2.0]] and target.bias.tolist() == [1.0]
+    polyak_update(online, target, tau=0.1)  # 0.1 * online + 0.9 * target
+    torch.testing.assert_close(target.weight, torch.tensor([[0.1, 2.1]]))
+    polyak_update(online, target, tau=1.0)
+    assert torch.equal(target.weight, online.weight) and torch.equal(target.bias, online.bias)
+
+
+def test_polyak_on_critic_and_bad_tau(tokenizer):
+    critic = make_critic(tokenizer)
+    target = make_target(critic)
+    with torch.no_grad():
+        for p in critic.parameters():
+            p.add_(1.0)
+    polyak_update(critic, target, tau=1.0)
+    for p, tp in zip(critic.parameters(), target.parameters()):
+        assert torch.equal(p, tp)
+    with pytest.raises(ValueError, match="tau=1.5"):
+        polyak_update(critic, target, tau=1.5)
+
+
+def test_masked_mean():
+    hidden = torch.tensor([[[1.0], [3.0], [100.0]]])
+    mask = torch.tensor([[1, 1, 0]])
+    assert masked_mean(hidden, mask).item() == 2.0

@@ -1,0 +1,187 @@
+"""Actor: exact ids and log-probs, determinism, batch invariance, prompt truncation."""
+
+import warnings
+
+import pytest
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel
+
+from agents.policy import Actor, filter_logits, split_observation
+from agents.tiny import train_tokenizer
+
+CORPUS = [
+    "Play twenty questions. Ask yes/no questions to find the hidden word.\n\n"
+    "Is it an animal?\nYes.\nDoes it fly? No.\nIs it bigger than a cat?\nMaybe, 42 or 3.5 kg!\n",
+    "Guess my city. The city is somewhere on Earth.\n\nIs it in Europe?\nNo.\nIs it in Asia?\nYes.\n",
+]
+INSTRUCTION = "Play twenty questions. Ask yes/no questions to find the hidden word."
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return train_tokenizer(CORPUS * 5, vocab_size=400)
+
+
+def make_actor(tokenizer, stop_bias=4.0, **kwargs):
+    torch.manual_seed(0)
+    config = GPT2Config(
+        vocab_size=len(tokenizer), n_layer=2, n_head=2, n_embd=32, n_positions=256,
+        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+        eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id,
+    )
+    model = GPT2LMHeadModel(config)
+    # Push the newline logit up so some utterances stop early and others hit the cap: both
+    # paths (stop token kept, finished rows padded) get exercised.
+    newline = tokenizer.convert_tokens_to_ids("Ċ")
+    bias = torch.zeros(len(tokenizer))
+    bias[newline] = stop_bias
+    model.lm_head.register_forward_hook(lambda module, args, out: out + bias)
+    return Actor(model, tokenizer, **kwargs)
+
+
+def observations():
+    long_history = "".join(f"Is it number {i}?\nNo.\n" for i in range(12))
+    return [
+        "Hi",  # ~2 tokens
+        INSTRUCTION + "\n\n" + long_history,  # ~100 tokens
+        CORPUS[1],
+    ]
+
+
+def test_prompt_lengths_differ(tokenizer):
+    actor = make_actor(tokenizer)
+    lengths = [len(p) for p in actor.build_prompt_ids(observations())]
+    assert lengths[0] <= 3 and lengths[1] >= 60
+
+
+def test_log_probs_match_sampled(tokenizer):
+    actor = make_actor(tokenizer, max_new_tokens=12)
+    out = actor.sample(observations(), generator=torch.Generator().manual_seed(1))
+    logp, mask = actor.log_probs(out.prompt_ids, out.action_ids)
+    assert logp.shape == mask.shape == (3, max(len(a) for a in out.action_ids))
+    assert logp.requires_grad
+    for i, sampled in enumerate(out.log_probs):
+        n = len(out.action_ids[i])
+        assert mask[i].sum() == n
+        torch.testing.assert_close(logp[i, :n].detach(), sampled, atol=1e-4, rtol=0)
+        assert torch.all(logp[i, n:] == 0)
+    # Gradient reaches the model through the re-scored log-probs.
+    (logp * mask).sum().backward()
+    assert actor.model.transformer.wte.weight.grad is not None
+
+
+def test_score_entropy_and_empty_actions(tokenizer):
+    actor = make_actor(tokenizer)
+    prompts = actor.build_prompt_ids(["Hi", CORPUS[1]])
+    scores = actor.score(prompts, [[5, 6, 7], [8]])
+    assert scores.mask.tolist() == [[True, True, True], [True, False, False]]
+    assert (scores.entropy[scores.mask] > 0).all() and (scores.entropy[~scores.mask] == 0).all()
+    assert (scores.entropy <= torch.log(torch.tensor(float(len(tokenizer)))) + 1e-4).all()
+    logp, mask = actor.log_probs(prompts, [[], []])
+    assert logp.shape == mask.shape == (2, 0)
+
+
+def test_stop_token_kept_and_cap(tokenizer):
+    actor = make_actor(tokenizer, max_new_tokens=6)
+    out = actor.sample(observations() * 3, generator=torch.Generator().manual_seed(0))
+    stopped = [ids for ids in out.action_ids if ids and ids[-1] in actor.stop_ids]
+    capped = [ids for ids in out.action_ids if len(ids) == 6 and ids[-1] not in actor.stop_ids]
+    assert stopped and capped, "the seed should give both stopped and capped utterances"
+    for ids, text in zip(out.action_ids, out.texts):
+        assert 1 <= len(ids) <= 6
+        assert not any(t in actor.stop_ids for t in ids[:-1]), "nothing sampled after a stop"
+        assert "\n" not in text and text == text.strip()
+    newline = tokenizer.convert_tokens_to_ids("Ċ")
+    assert newline in actor.stop_ids and tokenizer.eos_token_id in actor.stop_ids
+
+
+def test_greedy_deterministic_and_batch_invariant(tokenizer):
+    actor = make_actor(tokenizer, stop_bias=1.0, max_new_tokens=10)
+    obs = observations()
+    first = actor.sample(obs, greedy=True)
+    second = actor.sample(obs, greedy=True)
+    assert first.action_ids == second.action_ids
+    for i, o in enumerate(obs):
+        alone = actor.sample([o], greedy=True)
+        assert alone.action_ids[0] == first.action_ids[i]
+        assert alone.texts[0] == first.texts[i]
+        torch.testing.assert_close(alone.log_probs[0], first.log_probs[i], atol=1e-5, rtol=0)
+
+
+def test_generator_seed_reproducible(tokenizer):
+    actor = make_actor(tokenizer, stop_bias=0.0, max_new_tokens=8)
+    obs = observations()
+    a = actor.sample(obs, generator=torch.Generator().manual_seed(7))
+    b = actor.sample(obs, generator=torch.Generator().manual_seed(7))
+    c = actor.sample(obs, generator=torch.Generator().manual_seed(8))
+    assert a.action_ids == b.action_ids and a.texts == b.texts
+    assert a.action_ids != c.action_ids
+
+
+def test_sample_restores_training_mode(tokenizer):
+    actor = make_actor(tokenizer, max_new_tokens=3)
+    actor.train()
+    actor.sample(["Hi"])
+    assert actor.model.training
+    actor.eval()
+    actor.sample(["Hi"])
+    assert not actor.model.training
+
+
+def test_truncation_keeps_instruction_and_drops_oldest_lines(tokenizer):
+    actor = make_actor(tokenizer, max_prompt_tokens=40)
+    lines = [f"Is it number {i}?\n" for i in range(30)]
+    obs = INSTRUCTION + "\n\n" + "".join(lines)
+    (ids,) = actor.build_prompt_ids([obs])
+    assert len(ids) <= 40
+    text = tokenizer.decode(ids)
+    instruction, kept = split_observation(text)
+    assert instruction == INSTRUCTION
+    assert kept and kept == lines[-len(kept) :], "a suffix of whole lines is kept"
+    # One more line would not fit: the fewest lines were dropped.
+    one_more = INSTRUCTION + "\n\n" + "".join(lines[-len(kept) - 1 :])
+    assert len(tokenizer(one_more)["input_ids"]) > 40
+
+
+def test_short_prompt_untouched(tokenizer):
+    actor = make_actor(tokenizer)
+    assert actor.build_prompt_ids([CORPUS[1]]) == [tokenizer(CORPUS[1])["input_ids"]]
+
+
+def test_overlong_instruction_cut_with_one_warning(tokenizer):
+    actor = make_actor(tokenizer, max_prompt_tokens=10)
+    obs = INSTRUCTION + "\n\nIs it red?\n"
+    with pytest.warns(UserWarning, match="max_prompt_tokens=10"):
+        (ids,) = actor.build_prompt_ids([obs])
+    assert ids == tokenizer(INSTRUCTION)["input_ids"][:10]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        actor.build_prompt_ids([obs])  # warned once only
+
+
+def test_chat_template_prompt(tokenizer):
+    tokenizer.chat_template = (
+        "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}"
+        "{% if add_generation_prompt %}<assistant>{% endif %}"
+    )
+    try:
+        actor = make_actor(tokenizer, chat_template=True, max_prompt_tokens=60)
+        lines = [f"Is it number {i}?\n" for i in range(30)]
+        (ids,) = actor.build_prompt_ids([INSTRUCTION + "\n\n" + "".join(lines)])
+        text = tokenizer.decode(ids)
+        assert len(ids) <= 60
+        assert text.startswith("<user>" + INSTRUCTION + "\n\n")
+        assert text.endswith("Is it number 29?\n<assistant>")
+    finally:
+        tokenizer.chat_template = None
+
+
+def test_filter_logits_top_k_top_p():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    top2 = filter_logits(logits, temperature=1.0, top_k=2, top_p=1.0)
+    assert torch.isinf(top2[0, 2:]).all() and torch.isfinite(top2[0, :2]).all()
+    # top_p=0.75: 0.5 + 0.3 already reaches it, so the third token is dropped.
+    nucleus = filter_logits(logits, temperature=1.0, top_k=0, top_p=0.75)
+    assert torch.isfinite(nucleus[0, :2]).all() and torch.isinf(nucleus[0, 2:]).all()
+    # top_p tiny still keeps the most likely token.
+    assert torch.isfinite(filter_logits(logits, temperature=1.0, top_k=0, top_p=1e-6)[0, 0])
