@@ -1,0 +1,175 @@
+"""ArCHer (Zhou et al. 2024, "ArCHer: Training Language Model Agents via Hierarchical Multi-Turn RL").
+
+High level: an utterance-level double critic trained off-policy from the replay buffer (Sec. 4.2):
+
+    Q_k(s, a)  <-  r + gamma * (1 - terminated) * V'_k(s')                 (eq. 2, k = 1, 2)
+    V_k(s)     <-  Q'_k(s, a~),   a~ ~ pi(.|s) freshly sampled from the current actor
+    V', Q': target copies, Polyak-averaged: theta' <- tau theta + (1 - tau) theta'
+
+Low level: a token-level policy gradient whose reward is the critic's utterance advantage (eq. 4)
+
+    A(s, a) = min(Q_1, Q_2)(s, a) - min(V_1, V_2)(s)
+    pg_loss = -mean_i [ A_i * sum_t log pi(a_i,t | s_i, a_i,<t) ]
+
+on the freshest on-policy utterances. ``token_baseline=True`` is the paper's variant with a
+token-level baseline b(s, a_<t) (a value model over token prefixes regressed on A, Sec. 4.3):
+pg_loss = -mean_i [ sum_t (A_i - b_i,t) log pi(a_i,t | ...) ]. Truncation bootstraps through V'(s');
+termination does not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from agents.algos.base import ActorAlgorithm
+from agents.algos.common import Batch, TokenValueModel, adam, clip_step, masked_mean, minibatches
+from agents.critic import make_target, polyak_update
+from agents.models import ModelConfig, make_critic
+
+
+@dataclass
+class ArcherConfig:
+    gamma: float = 0.95
+    critic_lr: float = 1e-3
+    actor_lr: float = 3e-4
+    baseline_lr: float = 1e-3
+    tau: float = 0.1                 # Polyak weight of the online critic, per critic step
+    critic_updates: int = 10         # critic gradient steps per iteration
+    actor_updates: int = 2           # passes over the iteration's fresh utterances
+    batch_size: int = 64
+    actor_batch_size: int = 64
+    warmup_iterations: int = 4       # critic-only iterations before the actor moves
+    buffer_capacity: int = 50_000
+    max_grad_norm: float = 1.0
+    advantage_clip: float = 5.0      # |A| cap: a young critic's outliers must not wreck the actor
+    token_baseline: bool = False
+
+    def __post_init__(self):
+        if not 0.0 < self.gamma <= 1.0:
+            raise ValueError(f"gamma={self.gamma} must be in (0, 1]")
+        if not 0.0 < self.tau <= 1.0:
+            raise ValueError(f"tau={self.tau} must be in (0, 1]")
+
+
+def q_targets(rewards: Tensor, terminated: Tensor, next_v: Tensor, gamma: float) -> Tensor:
+    """r + gamma * (1 - terminated) * V'(s'): bootstraps through truncation, not termination."""
+    return rewards + gamma * (1.0 - terminated) * next_v
+
+
+def critic_losses(critic, target, batch: Batch, fresh_actions: list[str], gamma: float) -> tuple[Tensor, Tensor, dict]:
+    """(q_loss, v_loss, stats) of the double critic on one replay batch."""
+    with torch.no_grad():
+        tv1, tv2 = target.v(batch.next_observations)
+        tq1, tq2 = target.q(batch.observations, fresh_actions)
+        y1 = q_targets(batch.rewards, batch.terminated, tv1, gamma)
+        y2 = q_targets(batch.rewards, batch.terminated, tv2, gamma)
+    q1, q2, v1, v2 = critic(batch.observations, batch.actions)
+    q_loss = F.mse_loss(q1, y1) + F.mse_loss(q2, y2)
+    v_loss = F.mse_loss(v1, tq1) + F.mse_loss(v2, tq2)
+    return q_loss, v_loss, {"q_mean": torch.minimum(q1, q2).mean().item(), "v_mean": torch.minimum(v1, v2).mean().item()}
+
+
+def advantage(critic, observations: list[str], actions: list[str]) -> Tensor:
+    """A = min(Q1, Q2)(s, a) - min(V1, V2)(s), no grad, ``[B]``."""
+    with torch.no_grad():
+        q1, q2, v1, v2 = critic(observations, actions)
+        return torch.minimum(q1, q2) - torch.minimum(v1, v2)
+
+
+def pg_loss(logp: Tensor, mask: Tensor, adv: Tensor) -> Tensor:
+    """-mean_i sum_t adv_i,t log pi(a_i,t): ``logp``, ``mask`` ``[B, T]``, ``adv`` ``[B]`` or ``[B, T]``."""
+    if adv.dim() == 1:
+        adv = adv[:, None]
+    return -((adv * logp) * mask).sum(1).mean()
+
+
+class CriticLearner:
+    """ArCHer's critic half: replay sampling, fresh actor actions, TD updates, Polyak targets.
+    Shared by ArCHer and CHAI."""
+
+    def __init__(self, cfg: ArcherConfig, model_cfg: ModelConfig, actor, rng: np.random.Generator):
+        self.cfg = cfg
+        self.critic = make_critic(model_cfg, actor)
+        self.target = make_target(self.critic)
+        self.opt = adam(self.critic, cfg.critic_lr)
+        self.rng = rng
+
+    def update(self, buffer, sample_actions) -> dict[str, float]:
+        stats = {"q_loss": 0.0, "v_loss": 0.0, "q_mean": 0.0, "v_mean": 0.0}
+        device = next(self.critic.parameters()).device
+        for _ in range(self.cfg.critic_updates):
+            batch = Batch.of(buffer.sample(self.cfg.batch_size, self.rng), device)
+            fresh = sample_actions(batch.observations)
+            q_loss, v_loss, s = critic_losses(self.critic, self.target, batch, fresh, self.cfg.gamma)
+            clip_step(self.opt, q_loss + v_loss, self.critic.parameters(), self.cfg.max_grad_norm)
+            polyak_update(self.critic, self.target, self.cfg.tau)
+            for k, v in (("q_loss", q_loss.item()), ("v_loss", v_loss.item()), *s.items()):
+                stats[k] += v / self.cfg.critic_updates
+        return stats
+
+
+class Archer(ActorAlgorithm):
+    name = "archer"
+    uses_buffer = True
+
+    def __init__(self, actor, cfg: ArcherConfig, model_cfg: ModelConfig, *, seed: int, temperature: float = 1.0):
+        super().__init__(actor, seed=seed, temperature=temperature)
+        self.cfg = cfg
+        self.learner = CriticLearner(cfg, model_cfg, actor, self.np_rng)
+        self.actor_opt = adam(actor.model, cfg.actor_lr)
+        self.baseline = TokenValueModel(actor) if cfg.token_baseline else None
+        self.baseline_opt = adam(self.baseline, cfg.baseline_lr) if self.baseline is not None else None
+
+    def _fresh_actions(self, observations: list[str]) -> list[str]:
+        return self.actor.sample(observations, temperature=self.temperature, generator=self.gen).texts
+
+    def update(self, episodes, buffer, iteration: int) -> dict[str, float]:
+        stats = self.learner.update(buffer, self._fresh_actions)
+        stats.update(pg_loss=float("nan"), advantage_mean=float("nan"), advantage_std=float("nan"),
+                     entropy=float("nan"), baseline_loss=float("nan"))
+        if iteration < self.cfg.warmup_iterations:
+            return stats
+        trans = [t for ep in episodes for t in ep.transitions]
+        device = self.actor.device
+        acc = {"pg_loss": [], "advantage_mean": [], "advantage_std": [], "entropy": [], "baseline_loss": []}
+        for _ in range(self.cfg.actor_updates):
+            for idx in minibatches(len(trans), self.cfg.actor_batch_size, self.gen):
+                batch = Batch.of([trans[i] for i in idx], device)
+                adv = advantage(self.learner.critic, batch.observations, batch.actions)
+                adv = adv.clamp(-self.cfg.advantage_clip, self.cfg.advantage_clip)
+                prompts = self.actor.build_prompt_ids(batch.observations)
+                self.actor.model.train()
+                scores = self.actor.score(prompts, batch.action_ids)
+                token_adv = adv
+                if self.baseline is not None:
+                    b = self.baseline(prompts, batch.action_ids)  # [B, T]
+                    b_loss = masked_mean((b - adv[:, None]) ** 2, scores.mask)
+                    clip_step(self.baseline_opt, b_loss, self.baseline.parameters(), self.cfg.max_grad_norm)
+                    token_adv = adv[:, None] - b.detach()
+                    acc["baseline_loss"].append(b_loss.item())
+                loss = pg_loss(scores.logp, scores.mask, token_adv)
+                clip_step(self.actor_opt, loss, self.actor.model.parameters(), self.cfg.max_grad_norm)
+                self.actor.model.eval()
+                acc["pg_loss"].append(loss.item())
+                acc["advantage_mean"].append(adv.mean().item())
+                acc["advantage_std"].append(adv.std().item() if adv.numel() > 1 else 0.0)
+                acc["entropy"].append(masked_mean(scores.entropy, scores.mask).item())
+        stats.update({k: float(np.mean(v)) for k, v in acc.items() if v})
+        return stats
+
+    def modules(self):
+        m = {"actor": self.actor.model, "critic": self.learner.critic, "critic_target": self.learner.target}
+        if self.baseline is not None:
+            m["baseline"] = self.baseline
+        return m
+
+    def optimizers(self):
+        o = {"actor": self.actor_opt, "critic": self.learner.opt}
+        if self.baseline_opt is not None:
+            o["baseline"] = self.baseline_opt
+        return o

@@ -1,0 +1,39 @@
+"""The acting part most algorithms share: sample from the actor (train), greedy or sampled (eval)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from agents.policy import Actor
+
+
+class ActorAlgorithm:
+    """Acts with its actor; subclasses add losses and an update rule."""
+
+    name = "base"
+
+    def __init__(self, actor: Actor, *, seed: int, temperature: float = 1.0):
+        self.actor = actor
+        self.temperature = temperature
+        self.gen = torch.Generator(device=actor.device).manual_seed(seed)  # acting randomness, checkpointed
+        self.eval_gen = torch.Generator(device=actor.device)
+        self.np_rng = np.random.default_rng(seed + 17)  # replay sampling, checkpointed
+
+    def act(self, observations):
+        return self.actor.sample(observations, temperature=self.temperature, generator=self.gen)
+
+    def eval_act(self, observations, greedy: bool):
+        return self.actor.sample(observations, greedy=greedy, generator=self.eval_gen)
+
+    def reset_eval(self, seed: int) -> None:
+        """Same eval sampling noise at every evaluation, for every method."""
+        self.eval_gen.manual_seed(seed)
+
+    def rng_state(self) -> dict:
+        """JSON-able state of the algorithm's own random streams (for exact resume)."""
+        return {"act": self.gen.get_state().tolist(), "np": self.np_rng.bit_generator.state}
+
+    def set_rng_state(self, state: dict) -> None:
+        self.gen.set_state(torch.tensor(state["act"], dtype=torch.uint8))
+        self.np_rng.bit_generator.state = state["np"]

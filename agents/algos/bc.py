@@ -1,0 +1,30 @@
+"""BC: the SFT policy evaluated as is, on the same budget and evaluation as every method (the starting line)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agents.algos.base import ActorAlgorithm
+
+
+@dataclass
+class BCConfig:
+    pass
+
+
+class BC(ActorAlgorithm):
+    name = "bc"
+    uses_buffer = False
+
+    def __init__(self, actor, cfg: BCConfig, *, seed: int, temperature: float = 1.0):
+        super().__init__(actor, seed=seed, temperature=temperature)
+        self.cfg = cfg
+
+    def update(self, episodes, buffer, iteration: int) -> dict[str, float]:
+        return {}
+
+    def modules(self):
+        return {"actor": self.actor.model}
+
+    def optimizers(self):
+        return {}

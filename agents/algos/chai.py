@@ -1,0 +1,65 @@
+"""CHAI (Verma et al. 2022) as the ArCHer paper runs it: the SFT actor stays frozen; to act, sample k
+utterances and take the one with the highest min(Q1, Q2) of a critic trained as ArCHer's."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from agents.algos.archer import ArcherConfig, CriticLearner
+from agents.algos.base import ActorAlgorithm
+from agents.policy import SampleOutput
+
+
+@dataclass
+class CHAIConfig:
+    k: int = 5
+    critic: ArcherConfig = field(default_factory=ArcherConfig)
+
+    def __post_init__(self):
+        if self.k < 1:
+            raise ValueError(f"k={self.k} must be >= 1")
+
+
+def best_of_k(scores: Tensor, k: int) -> Tensor:
+    """``scores`` ``[B * k]`` (candidates of row b at b*k .. b*k+k-1) -> chosen flat index per row ``[B]``."""
+    return scores.view(-1, k).argmax(1) + torch.arange(scores.numel() // k, device=scores.device) * k
+
+
+class CHAI(ActorAlgorithm):
+    name = "chai"
+    uses_buffer = True
+
+    def __init__(self, actor, cfg: CHAIConfig, model_cfg, *, seed: int, temperature: float = 1.0):
+        super().__init__(actor, seed=seed, temperature=temperature)
+        self.cfg = cfg
+        actor.model.requires_grad_(False)
+        self.learner = CriticLearner(cfg.critic, model_cfg, actor, self.np_rng)
+
+    def _pick(self, observations: list[str], gen: torch.Generator) -> SampleOutput:
+        k = self.cfg.k
+        rep = [o for o in observations for _ in range(k)]
+        cand = self.actor.sample(rep, temperature=self.temperature, generator=gen)
+        with torch.no_grad():
+            q1, q2 = self.learner.critic.q(rep, cand.texts)
+        idx = best_of_k(torch.minimum(q1, q2), k).tolist()
+        return SampleOutput([cand.texts[i] for i in idx], [cand.action_ids[i] for i in idx],
+                            [cand.log_probs[i] for i in idx], [cand.prompt_ids[i] for i in idx])
+
+    def act(self, observations):
+        return self._pick(observations, self.gen)
+
+    def eval_act(self, observations, greedy: bool):
+        return self._pick(observations, self.eval_gen)
+
+    def update(self, episodes, buffer, iteration: int) -> dict[str, float]:
+        fresh = lambda obs: self.actor.sample(obs, temperature=self.temperature, generator=self.gen).texts  # noqa: E731
+        return self.learner.update(buffer, fresh)
+
+    def modules(self):
+        return {"actor": self.actor.model, "critic": self.learner.critic, "critic_target": self.learner.target}
+
+    def optimizers(self):
+        return {"critic": self.learner.opt}

@@ -1,0 +1,166 @@
+"""Token-level PPO (Schulman et al. 2017) as the ArCHer paper's baseline: every token is an action.
+
+The utterance reward sits on the utterance's last token, optionally minus a per-token KL penalty to
+the SFT policy, ``-kl_coef * (log pi(a_t) - log pi_sft(a_t))``. GAE runs over the tokens of the whole
+episode: discount 1 between tokens of one utterance and ``gamma`` between utterances, 0 after
+termination, a bootstrap V(s') after truncation. Then ``epochs`` passes of clipped surrogate and
+clipped value losses over minibatches of the fresh on-policy utterances.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from agents.algos.base import ActorAlgorithm
+from agents.algos.common import TokenValueModel, adam, clip_step, gae, masked_mean, minibatches
+
+
+@dataclass
+class PPOConfig:
+    gamma: float = 0.95
+    lam: float = 0.95
+    lr: float = 3e-4
+    value_lr: float = 1e-3
+    clip: float = 0.2
+    value_clip: float = 0.2
+    epochs: int = 2
+    minibatch_size: int = 64
+    kl_coef: float = 0.0
+    max_grad_norm: float = 1.0
+
+    def __post_init__(self):
+        if not 0.0 < self.clip < 1.0:
+            raise ValueError(f"clip={self.clip} must be in (0, 1)")
+
+
+def clipped_surrogate(logp: Tensor, old_logp: Tensor, adv: Tensor, mask: Tensor, clip: float) -> Tensor:
+    """PPO-clip policy loss, token mean: -min(r A, clip(r, 1-eps, 1+eps) A), r = exp(logp - old_logp)."""
+    ratio = torch.exp(logp - old_logp)
+    surr = torch.minimum(ratio * adv, ratio.clamp(1.0 - clip, 1.0 + clip) * adv)
+    return -masked_mean(surr, mask)
+
+
+def clipped_value_loss(v: Tensor, old_v: Tensor, returns: Tensor, mask: Tensor, clip: float) -> Tensor:
+    """0.5 * max((v - R)^2, (old_v + clip(v - old_v, -eps, eps) - R)^2), token mean."""
+    v_clipped = old_v + (v - old_v).clamp(-clip, clip)
+    return 0.5 * masked_mean(torch.maximum((v - returns) ** 2, (v_clipped - returns) ** 2), mask)
+
+
+def episode_token_targets(rewards: list[float], lengths: list[int], values: list[Tensor], bootstrap: float,
+                          terminated: bool, gamma: float, lam: float, kl: list[Tensor] | None = None) -> Tensor:
+    """GAE advantages for the tokens of one episode, concatenated ``[sum(lengths)]``.
+
+    rewards: per utterance; lengths: tokens per utterance; values: per utterance ``[len]``;
+    bootstrap: V of the state after the last utterance (used only when not ``terminated``).
+    """
+    r_tok, d_tok, v_tok, nv_tok = [], [], [], []
+    n = len(lengths)
+    for i, (r, L, v) in enumerate(zip(rewards, lengths, values)):
+        rt = torch.zeros(L)
+        rt[-1] = r
+        if kl is not None:
+            rt = rt + kl[i]
+        dt = torch.ones(L)
+        last = i == n - 1
+        dt[-1] = 0.0 if (last and terminated) else gamma
+        nxt_first = (torch.tensor(bootstrap) if last else values[i + 1][0]).reshape(1)
+        nv = torch.cat([v[1:], nxt_first])
+        r_tok.append(rt), d_tok.append(dt), v_tok.append(v), nv_tok.append(nv)
+    return gae(torch.cat(r_tok), torch.cat(v_tok), torch.cat(nv_tok), torch.cat(d_tok), lam)
+
+
+class PPO(ActorAlgorithm):
+    name = "ppo"
+    uses_buffer = False
+
+    def __init__(self, actor, cfg: PPOConfig, *, seed: int, temperature: float = 1.0):
+        super().__init__(actor, seed=seed, temperature=temperature)
+        self.cfg = cfg
+        self.value = TokenValueModel(actor)
+        self.opt = adam(actor.model, cfg.lr)
+        self.value_opt = adam(self.value, cfg.value_lr)
+        self.ref = None
+        if cfg.kl_coef > 0:
+            self.ref = copy.deepcopy(actor.model).requires_grad_(False)
+
+    @torch.no_grad()
+    def _prepare(self, episodes):
+        """Flatten utterances with their old log-probs, token advantages and returns."""
+        rows = []
+        for ep in episodes:
+            obs = [t.observation for t in ep.transitions]
+            acts = [t.action_ids for t in ep.transitions]
+            prompts = self.actor.build_prompt_ids(obs)
+            vals = self.value(prompts, acts)  # [n, T]
+            lengths = [len(a) for a in acts]
+            v_list = [vals[i, :L].float().cpu() for i, L in enumerate(lengths)]
+            last = ep.transitions[-1]
+            boot = 0.0
+            if not last.terminated:
+                boot = float(self.value.state_value(self.actor.build_prompt_ids([last.next_observation]))[0])
+            old = [torch.tensor(t.log_probs) for t in ep.transitions]
+            kl = None
+            if self.ref is not None:
+                ref_lp = _ref_logp(self.actor, self.ref, prompts, acts)
+                kl = [-self.cfg.kl_coef * (old[i] - ref_lp[i, :L].cpu()) for i, L in enumerate(lengths)]
+            adv = episode_token_targets([t.reward for t in ep.transitions], lengths, v_list, boot,
+                                        last.terminated, self.cfg.gamma, self.cfg.lam, kl)
+            off = 0
+            for i, L in enumerate(lengths):
+                a = adv[off : off + L]
+                rows.append((prompts[i], acts[i], old[i], a, a + v_list[i], v_list[i]))
+                off += L
+        return rows
+
+    def update(self, episodes, buffer, iteration: int) -> dict[str, float]:
+        rows = self._prepare(episodes)
+        all_adv = torch.cat([r[3] for r in rows])
+        mu, sd = all_adv.mean(), all_adv.std().clamp(min=1e-6)
+        device = self.actor.device
+        acc = {"pg_loss": [], "value_loss": [], "clip_frac": [], "approx_kl": [], "entropy": []}
+        for _ in range(self.cfg.epochs):
+            for idx in minibatches(len(rows), self.cfg.minibatch_size, self.gen):
+                mb = [rows[i] for i in idx]
+                prompts, acts = [r[0] for r in mb], [r[1] for r in mb]
+                pad = lambda xs: torch.nn.utils.rnn.pad_sequence(xs, batch_first=True).to(device)  # noqa: E731
+                old_lp, adv = pad([r[2] for r in mb]), pad([(r[3] - mu) / sd for r in mb])
+                ret, old_v = pad([r[4] for r in mb]), pad([r[5] for r in mb])
+                self.actor.model.train()
+                s = self.actor.score(prompts, acts)
+                loss = clipped_surrogate(s.logp, old_lp, adv, s.mask, self.cfg.clip)
+                clip_step(self.opt, loss, self.actor.model.parameters(), self.cfg.max_grad_norm)
+                self.actor.model.eval()
+                v = self.value(prompts, acts)
+                v_loss = clipped_value_loss(v, old_v, ret, s.mask, self.cfg.value_clip)
+                clip_step(self.value_opt, v_loss, self.value.parameters(), self.cfg.max_grad_norm)
+                with torch.no_grad():
+                    ratio = torch.exp(s.logp - old_lp)
+                    acc["clip_frac"].append(masked_mean(((ratio - 1).abs() > self.cfg.clip).float(), s.mask).item())
+                    acc["approx_kl"].append(masked_mean(old_lp - s.logp, s.mask).item())
+                acc["pg_loss"].append(loss.item())
+                acc["value_loss"].append(v_loss.item())
+                acc["entropy"].append(masked_mean(s.entropy, s.mask).item())
+        return {k: float(np.mean(v)) for k, v in acc.items()}
+
+    def modules(self):
+        m = {"actor": self.actor.model, "value": self.value}
+        if self.ref is not None:
+            m["ref"] = self.ref
+        return m
+
+    def optimizers(self):
+        return {"actor": self.opt, "value": self.value_opt}
+
+
+def _ref_logp(actor, ref_model, prompts, acts) -> Tensor:
+    live = actor.model
+    actor.model = ref_model
+    try:
+        return actor.score(prompts, acts).logp
+    finally:
+        actor.model = live

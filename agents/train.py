@@ -1,0 +1,80 @@
+"""``python -m agents.train``: train one algorithm on one task.
+
+    python -m agents.train --algo archer --env archer/TwentyQuestionsSubset-v0 --trajectories 3000 --seed 0 --out runs/x
+    python -m agents.train ... --resume                    # continue the same run and curve
+    python -m agents.train --algo ppo --algo-arg kl_coef=0.05 --algo-arg epochs=4 ...
+
+Writes ``<out>/config.json``, ``<out>/metrics.csv`` (one row per evaluation, see agents/trainer.py)
+and ``<out>/checkpoint/``. Ctrl-C finishes the iteration, saves, and exits; ``--resume`` continues.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from agents.algos import ALGOS
+from agents.models import CRITIC_CHOICES, ModelConfig
+from agents.sft import SFTConfig
+from agents.trainer import TrainConfig, train
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = TrainConfig()
+    p = argparse.ArgumentParser(prog="python -m agents.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--algo", default=d.algo, choices=ALGOS)
+    p.add_argument("--env", default=d.env_id, help="an archer/* env id")
+    p.add_argument("--trajectories", type=int, default=d.trajectories, help="budget in trajectories")
+    p.add_argument("--rollout-trajectories", type=int, default=d.rollout_trajectories, help="episodes per iteration")
+    p.add_argument("--num-envs", type=int, default=d.num_envs)
+    p.add_argument("--eval-every", type=int, default=d.eval_every, help="trajectories between evaluations")
+    p.add_argument("--eval-episodes", type=int, default=d.eval_episodes)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--temperature", type=float, default=d.temperature)
+    p.add_argument("--threads", type=int, default=d.threads, help="torch threads (0: default)")
+    p.add_argument("--out", default=d.out)
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--actor", default="tiny", help="'tiny' (embedded) or a Hugging Face causal LM name/path")
+    p.add_argument("--critic", default=ModelConfig.critic, help=f"{' | '.join(CRITIC_CHOICES)} | an encoder name/path")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto")
+    p.add_argument("--sft-episodes", type=int, default=SFTConfig.episodes)
+    p.add_argument("--sft-expert-prob", type=float, default=SFTConfig.expert_prob)
+    p.add_argument("--algo-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a field of the algorithm's config (repeatable), e.g. gamma=0.9, critic.tau=0.05")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def config_from_args(a) -> TrainConfig:
+    overrides = {}
+    for item in a.algo_arg:
+        if "=" not in item:
+            raise SystemExit(f"--algo-arg {item!r}: expected KEY=VALUE")
+        k, v = item.split("=", 1)
+        overrides[k.strip()] = v.strip()
+    model = ModelConfig(actor=a.actor, critic=a.critic, device=a.device)
+    return TrainConfig(algo=a.algo, env_id=a.env, trajectories=a.trajectories,
+                       rollout_trajectories=a.rollout_trajectories, num_envs=a.num_envs, eval_every=a.eval_every,
+                       eval_episodes=a.eval_episodes, seed=a.seed, temperature=a.temperature, threads=a.threads,
+                       out=a.out, model=model, sft=SFTConfig(episodes=a.sft_episodes, expert_prob=a.sft_expert_prob,
+                                                             model=model),
+                       algo_config=overrides)
+
+
+def main(argv=None) -> int:
+    a = build_parser().parse_args(argv)
+    try:
+        cfg = config_from_args(a)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
+    rows = train(cfg, resume=a.resume, progress=not a.no_progress)
+    if rows:
+        last = rows[-1]
+        print(f"final: trajectories {last['trajectories']}  eval_return {last['eval_return']:.3f} "
+              f"± {last['eval_return_ci95']:.3f}  success {last['eval_success']:.3f}  -> {cfg.out}/metrics.csv")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

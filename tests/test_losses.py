@@ -1,0 +1,98 @@
+"""Each algorithm's losses on hand-computed small cases."""
+
+import math
+
+import pytest
+import torch
+
+from agents.algos.archer import ArcherConfig, pg_loss, q_targets
+from agents.algos.chai import best_of_k
+from agents.algos.common import gae, masked_mean
+from agents.algos.filtered_bc import top_fraction
+from agents.algos.ppo import clipped_surrogate, clipped_value_loss, episode_token_targets
+from archer_gym import Episode, Transition
+
+
+def test_td_target_bootstraps_through_truncation_not_termination():
+    r = torch.tensor([-1.0, -1.0, 0.0])
+    terminated = torch.tensor([0.0, 0.0, 1.0])  # row 1: truncated (not terminated), row 2: terminated
+    next_v = torch.tensor([-2.0, -3.0, -5.0])
+    y = q_targets(r, terminated, next_v, gamma=0.9)
+    assert torch.allclose(y, torch.tensor([-1.0 - 1.8, -1.0 - 2.7, 0.0]))
+
+
+def test_gae_three_tokens_by_hand():
+    r = torch.tensor([0.0, 0.0, 1.0])
+    v = torch.tensor([0.5, 0.6, 0.7])
+    nv = torch.tensor([0.6, 0.7, 0.0])
+    d = torch.tensor([1.0, 0.9, 0.0])  # last step terminates
+    lam = 0.5
+    d2 = 1.0 - 0.7
+    d1 = 0.0 + 0.9 * 0.7 - 0.6
+    d0 = 0.0 + 1.0 * 0.6 - 0.5
+    a2 = d2
+    a1 = d1 + 0.9 * lam * a2
+    a0 = d0 + 1.0 * lam * a1
+    assert torch.allclose(gae(r, v, nv, d, lam), torch.tensor([a0, a1, a2]))
+
+
+def test_episode_token_targets_truncation_uses_bootstrap():
+    vals = [torch.tensor([0.0, 0.0])]
+    term = episode_token_targets([-1.0], [2], vals, bootstrap=-4.0, terminated=True, gamma=0.5, lam=1.0)
+    trunc = episode_token_targets([-1.0], [2], vals, bootstrap=-4.0, terminated=False, gamma=0.5, lam=1.0)
+    assert torch.allclose(term, torch.tensor([-1.0, -1.0]))
+    assert torch.allclose(trunc, torch.tensor([-3.0, -3.0]))  # -1 + 0.5 * -4
+
+
+def test_ppo_clip_by_hand():
+    old = torch.zeros(1, 2)
+    logp = torch.log(torch.tensor([[1.5, 0.5]]))
+    adv = torch.tensor([[1.0, -1.0]])
+    mask = torch.ones(1, 2, dtype=torch.bool)
+    # token 0: ratio 1.5 > 1.2 with A>0 -> clipped 1.2; token 1: ratio 0.5 < 0.8 with A<0 -> min(-0.5, -0.8) = -0.8
+    loss = clipped_surrogate(logp, old, adv, mask, clip=0.2)
+    assert loss.item() == pytest.approx(-(1.2 - 0.8) / 2)
+    # masked tokens do not count
+    loss_masked = clipped_surrogate(logp, old, adv, torch.tensor([[True, False]]), clip=0.2)
+    assert loss_masked.item() == pytest.approx(-1.2)
+
+
+def test_value_clip_takes_the_worse_error():
+    v, old, ret = torch.tensor([[2.0]]), torch.tensor([[0.0]]), torch.tensor([[2.0]])
+    loss = clipped_value_loss(v, old, ret, torch.ones(1, 1, dtype=torch.bool), clip=0.5)
+    assert loss.item() == pytest.approx(0.5 * (0.5 - 2.0) ** 2)
+
+
+def test_pg_loss_is_mean_over_utterances_of_summed_token_terms():
+    logp = torch.tensor([[-1.0, -2.0], [-3.0, 0.0]])
+    mask = torch.tensor([[True, True], [True, False]])
+    adv = torch.tensor([2.0, -1.0])
+    assert pg_loss(logp, mask, adv).item() == pytest.approx(-((2 * -3.0) + (-1 * -3.0)) / 2)
+
+
+def test_masked_mean():
+    assert masked_mean(torch.tensor([1.0, 5.0, 9.0]), torch.tensor([True, False, True])).item() == 5.0
+
+
+def _ep(ret: float) -> Episode:
+    return Episode("x", "t", [Transition("o", "a", ret, "o2", True, False)])
+
+
+def test_top_fraction_filter():
+    eps = [_ep(r) for r in [-5, -1, -3, -1, -9, -2, -7, -4, -6, -8]]
+    kept = top_fraction(eps, 0.2)
+    assert [e.ret for e in kept] == [-1, -1]
+    assert kept[0] is eps[1] and kept[1] is eps[3]  # ties keep collection order
+    assert len(top_fraction(eps, 0.1)) == 1 and len(top_fraction(eps, 0.25)) == 3  # ceil
+
+
+def test_best_of_k_picks_highest_per_row():
+    scores = torch.tensor([0.1, 0.9, 0.3, -1.0, -0.5, -2.0])
+    assert best_of_k(scores, 3).tolist() == [1, 4]
+
+
+def test_archer_config_validation():
+    with pytest.raises(ValueError, match="gamma"):
+        ArcherConfig(gamma=0.0)
+    with pytest.raises(ValueError, match="tau"):
+        ArcherConfig(tau=1.5)
