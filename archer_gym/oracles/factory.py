@@ -66,3 +66,21 @@ def make_oracle(name: "str | Oracle", *, task: str, kb_oracle: Oracle, **kwargs:
         from archer_gym.oracles.openai_backend import OpenAIBackend
         backend = OpenAIBackend(model, **opts)
     return LLMOracle(backend, **oracle_opts)
+
+
+def env_oracle(oracle: "str | Oracle | None", *, task: str, kb_answer, **oracle_kwargs: Any) -> Oracle:
+    """What a task env's ``oracle=`` kwarg (None, a backend name, or an Oracle) and its ``oracle_*``
+    kwargs become. ``kb_answer(secret, question) -> reply`` is the task's knowledge base."""
+    from archer_gym.oracles.base import KnowledgeBaseOracle
+
+    bad = [k for k in oracle_kwargs if not k.startswith("oracle_")]
+    if bad:
+        raise TypeError(f"unexpected keyword argument(s) {bad}; oracle options are spelled oracle_<name>, "
+                        f"e.g. oracle_model=, oracle_base_url=")
+    if oracle is not None and not isinstance(oracle, (str, Oracle)):
+        raise TypeError(f"oracle must be None, a backend name {list(CHOICES)} or an Oracle, got {type(oracle).__name__}")
+    if isinstance(oracle, Oracle) and not isinstance(oracle, str):
+        if oracle_kwargs:
+            raise TypeError(f"oracle options {sorted(oracle_kwargs)} need a backend name, not an Oracle object")
+        return oracle
+    return make_oracle(oracle or "kb", task=task, kb_oracle=KnowledgeBaseOracle(kb_answer, name=task), **oracle_kwargs)
