@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
+
 from tasks.webshop.catalog import tokens
 
 # Template words of instructions ("size" comes from "size 8.5"-style option phrases).
@@ -110,6 +112,10 @@ class RandomPolicy:
 
     def __init__(self, env, rng: random.Random | None = None):
         self.env = env
+        # Scripted-policy factories receive a numpy Generator (archer_gym.evaluation); derive a
+        # random.Random from it so choice/sample keep their stdlib semantics.
+        if isinstance(rng, np.random.Generator):
+            rng = random.Random(int(rng.integers(2**63)))
         self.rng = rng if rng is not None else random.Random(0)
 
     def __call__(self, observation: str) -> str:
