@@ -149,6 +149,7 @@ class Actor(nn.Module):
         # or remote-code models still take `past_key_values`. Ask the signature once.
         params = inspect.signature(model.forward).parameters
         self._cache_kwarg = "cache" if "cache" in params else "past_key_values"
+        self._keeps_logits = "logits_to_keep" in params
         self._warned_instruction_cut = False
 
     @property
@@ -234,6 +235,8 @@ class Actor(nn.Module):
             attention_mask=mask,
             position_ids=positions_from_mask(mask)[:, -ids.shape[1] :],
             use_cache=True,
+            # Only the last position's logits are read while sampling.
+            **({"logits_to_keep": 1} if self._keeps_logits else {}),
             **{self._cache_kwarg: cache},
         )
 
@@ -332,10 +335,12 @@ class Actor(nn.Module):
         seqs = [list(p) + list(a) for p, a in zip(prompt_ids, action_ids)]
         ids, mask = left_pad(seqs, self.tokenizer.pad_token_id, device)
         total = ids.shape[1]
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions_from_mask(mask))
         # Actions are right-aligned in the left-padded batch: the logits that predict the last
-        # `width` tokens sit at positions [total - width - 1, total - 1).
-        logits = out.logits[:, total - width - 1 : total - 1].float()  # [B, T, V]
+        # `width` tokens sit at positions [total - width - 1, total - 1). Models that accept
+        # `logits_to_keep` compute the LM head only there (prompts are long, actions short).
+        extra = {"logits_to_keep": width + 1} if self._keeps_logits else {}
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions_from_mask(mask), **extra)
+        logits = out.logits[:, -(width + 1) : -1].float()  # [B, T, V]
         targets = ids[:, total - width :]  # [B, T], right-aligned
         logp_right = F.log_softmax(logits, -1).gather(-1, targets[..., None]).squeeze(-1)
         ent_right = token_entropy(logits)
