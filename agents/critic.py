@@ -36,15 +36,30 @@ def mlp(in_dim: int, hidden: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
 
 
+POOLINGS = ("mean", "last")
+
+
+def last_token(hidden: Tensor, mask: Tensor) -> Tensor:
+    """`[B, L, H]` -> `[B, H]`: the hidden state of each row's last real token (any padding side)."""
+    positions = torch.arange(mask.shape[1], device=mask.device)[None].expand_as(mask)
+    last = (positions * mask.long()).argmax(1)  # index of the last position with mask 1
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+
+
 class TextEncoder(nn.Module):
-    """Text -> `[B, H]` by mean-pooling an encoder's last hidden state.
+    """Text -> `[B, H]` by pooling an encoder's last hidden state: the masked mean (bidirectional
+    encoders such as BERT / MiniLM) or the last real token (causal models such as GPT-2, where only
+    the last position has seen the whole text).
 
     Long texts keep their RIGHT end (truncation_side="left"): for an observation the recent turns
     matter more than the oldest ones, and the instruction is short.
     """
 
-    def __init__(self, encoder: nn.Module, tokenizer, max_length: int = 256):
+    def __init__(self, encoder: nn.Module, tokenizer, max_length: int = 256, pooling: str = "mean"):
         super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling={pooling!r}; choose one of {POOLINGS}")
+        self.pooling = pooling
         self.encoder = encoder
         self.tokenizer = tokenizer
         self.max_length = max_length
@@ -61,7 +76,8 @@ class TextEncoder(nn.Module):
         ).to(device)
         inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
         hidden = self.encoder(**inputs).last_hidden_state  # [B, L, H]
-        return masked_mean(hidden, inputs["attention_mask"])
+        pool = masked_mean if self.pooling == "mean" else last_token
+        return pool(hidden, inputs["attention_mask"])
 
 
 class DoubleCritic(nn.Module):
@@ -75,6 +91,8 @@ class DoubleCritic(nn.Module):
         freeze_encoder: no gradient into the encoder (only the heads learn).
         share_encoder: one encoder for states and actions; otherwise the action side gets a deep
             copy with its own weights.
+        pooling: "mean" (bidirectional encoders) or "last" (causal LMs' bodies).
+        joint_action: encode each action after its observation (see `encode_actions`) instead of alone.
 
     Shapes: `forward(observations, actions) -> (q1, q2, v1, v2)`, each `[B]`.
     """
@@ -88,13 +106,16 @@ class DoubleCritic(nn.Module):
         head_hidden: int = 256,
         freeze_encoder: bool = False,
         share_encoder: bool = True,
+        pooling: str = "mean",
+        joint_action: bool = False,
     ):
         super().__init__()
+        self.joint_action = joint_action
         size = hidden_size_of(encoder.config)
         self.freeze_encoder = freeze_encoder
-        self.state_encoder = TextEncoder(encoder, tokenizer, max_length)
+        self.state_encoder = TextEncoder(encoder, tokenizer, max_length, pooling)
         self.action_encoder = (
-            self.state_encoder if share_encoder else TextEncoder(copy.deepcopy(encoder), tokenizer, max_length)
+            self.state_encoder if share_encoder else TextEncoder(copy.deepcopy(encoder), tokenizer, max_length, pooling)
         )
         if freeze_encoder:
             for module in (self.state_encoder, self.action_encoder):
@@ -113,16 +134,25 @@ class DoubleCritic(nn.Module):
         """`[B, H]` features of observation texts."""
         return self._encode(self.state_encoder, observations)
 
-    def encode_actions(self, actions: list[str]) -> Tensor:
-        """`[B, H]` features of action texts."""
+    def encode_actions(self, actions: list[str], observations: list[str] | None = None) -> Tensor:
+        """`[B, H]` features of action texts; with ``joint_action`` the action is read after its
+        observation (``observation + action``), so attention can relate it to the history (a question
+        already asked, a guess already refuted)."""
+        if self.joint_action:
+            if observations is None:
+                raise ValueError("joint_action critic needs the observations with the actions")
+            actions = [o + a for o, a in zip(observations, actions)]
         return self._encode(self.action_encoder, actions)
+
+    def _state_action(self, observations: list[str], actions: list[str], state: Tensor) -> Tensor:
+        if len(observations) != len(actions):
+            raise ValueError(f"{len(observations)} observations but {len(actions)} actions")
+        return torch.cat([state, self.encode_actions(actions, observations)], dim=-1)  # [B, 2H]
 
     def forward(self, observations: list[str], actions: list[str]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """(q1, q2, v1, v2), each `[B]`; the state is encoded once for both Q and V."""
-        if len(observations) != len(actions):
-            raise ValueError(f"{len(observations)} observations but {len(actions)} actions")
         state = self.encode_states(observations)
-        state_action = torch.cat([state, self.encode_actions(actions)], dim=-1)
+        state_action = self._state_action(observations, actions, state)
         return (
             self.q1(state_action).squeeze(-1),
             self.q2(state_action).squeeze(-1),
@@ -132,7 +162,7 @@ class DoubleCritic(nn.Module):
 
     def q(self, observations: list[str], actions: list[str]) -> tuple[Tensor, Tensor]:
         """(q1, q2), each `[B]`."""
-        state_action = torch.cat([self.encode_states(observations), self.encode_actions(actions)], dim=-1)
+        state_action = self._state_action(observations, actions, self.encode_states(observations))
         return self.q1(state_action).squeeze(-1), self.q2(state_action).squeeze(-1)
 
     def v(self, observations: list[str]) -> tuple[Tensor, Tensor]:

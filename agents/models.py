@@ -35,13 +35,14 @@ class ModelConfig:
     tiny_layers: int = 2
     tiny_heads: int = 2
     tiny_embd: int = 64
-    vocab_size: int = 512
+    vocab_size: int = 1024
     max_prompt_tokens: int = 256
     max_new_tokens: int = 20
     chat_template: bool = False
     critic_max_length: int = 256
     critic_head_hidden: int = 128
     freeze_critic_encoder: bool = False
+    critic_joint_action: bool = True
     device: str = "cpu"
     dtype: str = "float32"
 
@@ -71,6 +72,18 @@ def make_actor(model, tokenizer, cfg: ModelConfig) -> Actor:
                  max_new_tokens=cfg.max_new_tokens, chat_template=cfg.chat_template)
 
 
+def is_causal_only(config) -> bool:
+    """True for decoder-only models (GPT-2, Llama, ...): their body has seen the whole text only at
+    the last token, so the critic pools that token; bidirectional encoders mean-pool."""
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
+    kind = getattr(config, "model_type", "")
+    return kind in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and kind not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+
 def make_critic(cfg: ModelConfig, actor: Actor) -> DoubleCritic:
     """The utterance-level double critic named by ``cfg.critic``."""
     import copy
@@ -90,6 +103,8 @@ def make_critic(cfg: ModelConfig, actor: Actor) -> DoubleCritic:
         tok = transformers.AutoTokenizer.from_pretrained(cfg.critic)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
+    pooling = "last" if is_causal_only(encoder.config) else "mean"
     critic = DoubleCritic(encoder, tok, max_length=cfg.critic_max_length, head_hidden=cfg.critic_head_hidden,
-                          freeze_encoder=cfg.freeze_critic_encoder)
+                          freeze_encoder=cfg.freeze_critic_encoder, pooling=pooling,
+                          joint_action=cfg.critic_joint_action)
     return critic.to(cfg.torch_device())

@@ -109,3 +109,13 @@ def test_masked_mean():
     hidden = torch.tensor([[[1.0], [3.0], [100.0]]])
     mask = torch.tensor([[1, 1, 0]])
     assert masked_mean(hidden, mask).item() == 2.0
+
+
+def test_last_token_pooling_reads_the_last_real_token_for_either_padding_side():
+    from agents.critic import last_token
+
+    hidden = torch.arange(2 * 4 * 1, dtype=torch.float32).view(2, 4, 1)
+    right_padded = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]])
+    left_padded = torch.tensor([[0, 0, 1, 1], [0, 1, 1, 1]])
+    assert last_token(hidden, right_padded).squeeze(-1).tolist() == [1.0, 7.0]
+    assert last_token(hidden, left_padded).squeeze(-1).tolist() == [3.0, 7.0]
