@@ -44,8 +44,8 @@ SFT_VERSION = 1  # bump when the recipe changes, so caches rebuild
 class SFTConfig:
     env_id: str = "archer/TwentyQuestionsSubset-v0"
     episodes: int = 2000
-    expert_prob: float = 0.5
-    epochs: int = 3
+    expert_prob: float = 0.75
+    epochs: int = 4
     batch_size: int = 64
     lr: float = 1e-3
     seed: int = 0
@@ -58,11 +58,13 @@ class SFTConfig:
         if self.episodes < 1 or self.epochs < 1 or self.batch_size < 1:
             raise ValueError("episodes, epochs and batch_size must be >= 1")
 
+    #: ModelConfig fields that shape the SFT actor (critic and device settings do not).
+    ACTOR_FIELDS = ("actor", "tiny_layers", "tiny_heads", "tiny_embd", "vocab_size", "max_prompt_tokens",
+                    "max_new_tokens", "chat_template", "dtype")
+
     def key(self) -> str:
         d = asdict(self)
-        # The critic and device do not change the SFT actor.
-        for k in ("critic", "critic_max_length", "critic_head_hidden", "freeze_critic_encoder", "device"):
-            d["model"].pop(k)
+        d["model"] = {k: d["model"][k] for k in self.ACTOR_FIELDS}
         d["version"] = SFT_VERSION
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 

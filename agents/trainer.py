@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import json
 import os
 import random
@@ -31,14 +32,14 @@ import torch
 from tqdm import tqdm
 
 import archer_gym
-from archer_gym import make_vec
+from archer_gym import make_vec, read_jsonl
 from agents.algos import build_algorithm, check_algo, default_config
 from agents.buffer import ReplayBuffer
 from agents.checkpoint import load_checkpoint, save_checkpoint
 from agents.evaluate import evaluate_act_fn
 from agents.models import ModelConfig
 from agents.rollout import Counts, EpisodeSpec, collect
-from agents.sft import SFTConfig, load_sft_actor, run_sft
+from agents.sft import SFTConfig, cache_root, load_sft_actor, run_sft
 
 EVAL_SEED = 10_000
 
@@ -53,6 +54,7 @@ class TrainConfig:
     eval_every: int = 256             # trajectories between evaluations
     eval_episodes: int = 100
     eval_sampled: bool = True
+    seed_buffer: bool = True          # off-policy methods start their replay with the SFT data set
     seed: int = 0
     temperature: float = 1.0
     threads: int = 0                  # torch intra-op threads (0: torch's default)
@@ -165,6 +167,10 @@ class Trainer:
         acfg = cfg.algorithm_config()
         capacity = getattr(getattr(acfg, "critic", acfg), "buffer_capacity", 1)
         self.buffer = ReplayBuffer(capacity) if self.algo.uses_buffer else None
+        if self.buffer is not None and cfg.seed_buffer:
+            # The scripted episodes the SFT actor was trained on are off-policy data every method was
+            # given; an off-policy critic (ArCHer, CHAI) can learn from them, on-policy methods cannot.
+            self.buffer.add_episodes(read_jsonl(self.sft_dir / "data.jsonl"))
         self.venv = make_vec(cfg.env_id, cfg.num_envs, split="train")
         self.counts = Counts()
         self.iteration = 0
@@ -174,9 +180,22 @@ class Trainer:
         self.next_eval = 0
         if resume and self.ckpt_dir.exists():
             self._load()
+        elif self.algo.critic_learner is not None and self.buffer is not None:
+            self._warm_start_critic()
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "config.json").write_text(json.dumps(_jsonable(cfg), indent=2))
         self.tb = _tensorboard(self.out)
+
+    def _warm_start_critic(self) -> None:
+        learner = self.algo.critic_learner
+        steps = learner.cfg.critic_warmup_steps
+        if steps <= 0:
+            return
+        model = {k: v for k, v in asdict(self.cfg.model).items() if k != "device"}
+        critic_cfg = {k: getattr(learner.cfg, k) for k in ("gamma", "critic_lr", "tau", "batch_size", "max_grad_norm")}
+        key = hashlib.sha256(json.dumps([self.cfg.sft.key(), model, critic_cfg, steps, self.cfg.seed_buffer],
+                                        sort_keys=True).encode()).hexdigest()[:16]
+        learner.warm_start(self.buffer, self.actor, steps, cache_root() / "critic" / key, progress=self.progress)
 
     # ------------------------------------------------------------------ state
     def _state(self) -> dict:
@@ -270,9 +289,10 @@ class Trainer:
         self.next_eval = self.counts.trajectories + self.cfg.eval_every
         self.save()
         bar.set_postfix(eval=f"{row['eval_return']:.2f}")
-        if self.progress:
-            tqdm.write(f"[{self.cfg.algo} s{self.cfg.seed}] traj {row['trajectories']:>6}  eval {row['eval_return']:7.2f} "
-                       f"± {row['eval_return_ci95']:.2f}  success {row['eval_success']:.2f}  ({row['seconds']:.0f}s)")
+        # One line per evaluation, also without the progress bar (compare.py keeps it in train.log).
+        tqdm.write(f"[{self.cfg.algo} s{self.cfg.seed}] traj {row['trajectories']:>6}  eval {row['eval_return']:7.2f} "
+                   f"± {row['eval_return_ci95']:.2f}  success {row['eval_success']:.2f}  "
+                   f"sampled {row.get('eval_sampled_return', float('nan')):7.2f}  ({row['seconds']:.0f}s)")
 
 
 def _jsonable(cfg: TrainConfig) -> dict:

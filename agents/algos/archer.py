@@ -19,15 +19,21 @@ termination does not.
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_model, save_model
 from torch import Tensor
+from tqdm import tqdm
 
 from agents.algos.base import ActorAlgorithm
-from agents.algos.common import Batch, TokenValueModel, adam, clip_step, masked_mean, minibatches
+from agents.algos.common import Batch, TokenValueModel, adam, clip_step, masked_mean
 from agents.critic import make_target, polyak_update
 from agents.models import ModelConfig, make_critic
 
@@ -36,18 +42,24 @@ from agents.models import ModelConfig, make_critic
 class ArcherConfig:
     gamma: float = 0.95
     critic_lr: float = 1e-3
-    actor_lr: float = 3e-4
+    actor_lr: float = 1e-4
     baseline_lr: float = 1e-3
     tau: float = 0.1                 # Polyak weight of the online critic, per critic step
     critic_updates: int = 10         # critic gradient steps per iteration
-    actor_updates: int = 2           # passes over the iteration's fresh utterances
+    actor_updates: int = 3           # actor gradient steps per iteration (the paper's 3)
     batch_size: int = 64
     actor_batch_size: int = 64
-    warmup_iterations: int = 4       # critic-only iterations before the actor moves
+    warmup_iterations: int = 1       # critic-only iterations before the actor moves (after the offline warm-up)
+    critic_warmup_steps: int = 500   # offline TD steps on the SFT data set before the first iteration (cached)
     buffer_capacity: int = 50_000
     max_grad_norm: float = 1.0
     advantage_clip: float = 5.0      # |A| cap: a young critic's outliers must not wreck the actor
     token_baseline: bool = False
+    # Centre the iteration's advantages before the policy gradient. Not in the paper: a young
+    # critic's V lags its Q (both chase targets), which offsets every advantage the same way;
+    # centring removes that offset so early actor steps do not push down every sampled utterance.
+    # (No scaling: an uninformative critic then gives small steps rather than unit-size noise.)
+    center_advantage: bool = True
 
     def __post_init__(self):
         if not 0.0 < self.gamma <= 1.0:
@@ -99,18 +111,44 @@ class CriticLearner:
         self.opt = adam(self.critic, cfg.critic_lr)
         self.rng = rng
 
-    def update(self, buffer, sample_actions) -> dict[str, float]:
+    def update(self, buffer, sample_actions, steps: int | None = None, rng: np.random.Generator | None = None,
+               progress: bool = False) -> dict[str, float]:
+        """``steps`` (default ``critic_updates``) TD steps on uniform replay batches; mean statistics."""
+        steps = self.cfg.critic_updates if steps is None else steps
+        rng = self.rng if rng is None else rng
         stats = {"q_loss": 0.0, "v_loss": 0.0, "q_mean": 0.0, "v_mean": 0.0}
         device = next(self.critic.parameters()).device
-        for _ in range(self.cfg.critic_updates):
-            batch = Batch.of(buffer.sample(self.cfg.batch_size, self.rng), device)
+        for _ in tqdm(range(steps), desc="critic warm-up", unit="step", disable=not progress, leave=False):
+            batch = Batch.of(buffer.sample(self.cfg.batch_size, rng), device)
             fresh = sample_actions(batch.observations)
             q_loss, v_loss, s = critic_losses(self.critic, self.target, batch, fresh, self.cfg.gamma)
             clip_step(self.opt, q_loss + v_loss, self.critic.parameters(), self.cfg.max_grad_norm)
             polyak_update(self.critic, self.target, self.cfg.tau)
             for k, v in (("q_loss", q_loss.item()), ("v_loss", v_loss.item()), *s.items()):
-                stats[k] += v / self.cfg.critic_updates
+                stats[k] += v / steps
         return stats
+
+    def warm_start(self, buffer, actor, steps: int, cache: Path, progress: bool = False) -> None:
+        """Offline critic warm-up: ``steps`` TD steps on ``buffer`` (the SFT data set) with the SFT actor's
+        fresh samples and fixed seeds, cached at ``cache`` so every run of every seed starts from the
+        same critic, as every method starts from the same SFT actor."""
+        names = {"critic": self.critic, "critic_target": self.target}
+        if (cache / "critic.safetensors").exists():
+            for name, module in names.items():
+                load_model(module, str(cache / f"{name}.safetensors"))
+            return
+        gen = torch.Generator(device=actor.device).manual_seed(0)
+        stats = self.update(buffer, lambda obs: actor.sample(obs, generator=gen).texts, steps=steps,
+                            rng=np.random.default_rng(0), progress=progress)
+        tmp = cache.with_name(cache.name + ".tmp")
+        tmp.mkdir(parents=True, exist_ok=True)
+        for name, module in names.items():
+            save_model(module, str(tmp / f"{name}.safetensors"))
+        (tmp / "warmup.json").write_text(json.dumps({"steps": steps, **stats}))
+        if cache.exists():
+            shutil.rmtree(cache)
+        os.replace(tmp, cache)
+        self.opt = adam(self.critic, self.cfg.critic_lr)  # the online phase starts with fresh moments
 
 
 class Archer(ActorAlgorithm):
@@ -121,6 +159,7 @@ class Archer(ActorAlgorithm):
         super().__init__(actor, seed=seed, temperature=temperature)
         self.cfg = cfg
         self.learner = CriticLearner(cfg, model_cfg, actor, self.np_rng)
+        self.critic_learner = self.learner
         self.actor_opt = adam(actor.model, cfg.actor_lr)
         self.baseline = TokenValueModel(actor) if cfg.token_baseline else None
         self.baseline_opt = adam(self.baseline, cfg.baseline_lr) if self.baseline is not None else None
@@ -136,29 +175,37 @@ class Archer(ActorAlgorithm):
             return stats
         trans = [t for ep in episodes for t in ep.transitions]
         device = self.actor.device
-        acc = {"pg_loss": [], "advantage_mean": [], "advantage_std": [], "entropy": [], "baseline_loss": []}
+        # Advantages of this iteration's fresh utterances under the current critic, computed once.
+        adv_all = torch.cat([
+            advantage(self.learner.critic, [t.observation for t in trans[i : i + 256]],
+                      [t.action for t in trans[i : i + 256]])
+            for i in range(0, len(trans), 256)
+        ]).clamp(-self.cfg.advantage_clip, self.cfg.advantage_clip)
+        raw_mean, raw_std = adv_all.mean().item(), adv_all.std().item() if adv_all.numel() > 1 else 0.0
+        if self.cfg.center_advantage:
+            adv_all = adv_all - adv_all.mean()
+        acc = {"pg_loss": [], "entropy": [], "baseline_loss": []}
         for _ in range(self.cfg.actor_updates):
-            for idx in minibatches(len(trans), self.cfg.actor_batch_size, self.gen):
-                batch = Batch.of([trans[i] for i in idx], device)
-                adv = advantage(self.learner.critic, batch.observations, batch.actions)
-                adv = adv.clamp(-self.cfg.advantage_clip, self.cfg.advantage_clip)
-                prompts = self.actor.build_prompt_ids(batch.observations)
-                self.actor.model.train()
-                scores = self.actor.score(prompts, batch.action_ids)
-                token_adv = adv
-                if self.baseline is not None:
-                    b = self.baseline(prompts, batch.action_ids)  # [B, T]
-                    b_loss = masked_mean((b - adv[:, None]) ** 2, scores.mask)
-                    clip_step(self.baseline_opt, b_loss, self.baseline.parameters(), self.cfg.max_grad_norm)
-                    token_adv = adv[:, None] - b.detach()
-                    acc["baseline_loss"].append(b_loss.item())
-                loss = pg_loss(scores.logp, scores.mask, token_adv)
-                clip_step(self.actor_opt, loss, self.actor.model.parameters(), self.cfg.max_grad_norm)
-                self.actor.model.eval()
-                acc["pg_loss"].append(loss.item())
-                acc["advantage_mean"].append(adv.mean().item())
-                acc["advantage_std"].append(adv.std().item() if adv.numel() > 1 else 0.0)
-                acc["entropy"].append(masked_mean(scores.entropy, scores.mask).item())
+            # One gradient step on a random minibatch of the fresh utterances.
+            idx = torch.randperm(len(trans), generator=self.gen)[: self.cfg.actor_batch_size]
+            batch = Batch.of([trans[i] for i in idx], device)
+            adv = adv_all[idx.to(adv_all.device)]
+            prompts = self.actor.build_prompt_ids(batch.observations)
+            self.actor.model.train()
+            scores = self.actor.score(prompts, batch.action_ids)
+            token_adv = adv
+            if self.baseline is not None:
+                b = self.baseline(prompts, batch.action_ids)  # [B, T]
+                b_loss = masked_mean((b - adv[:, None]) ** 2, scores.mask)
+                clip_step(self.baseline_opt, b_loss, self.baseline.parameters(), self.cfg.max_grad_norm)
+                token_adv = adv[:, None] - b.detach()
+                acc["baseline_loss"].append(b_loss.item())
+            loss = pg_loss(scores.logp, scores.mask, token_adv)
+            clip_step(self.actor_opt, loss, self.actor.model.parameters(), self.cfg.max_grad_norm)
+            self.actor.model.eval()
+            acc["pg_loss"].append(loss.item())
+            acc["entropy"].append(masked_mean(scores.entropy, scores.mask).item())
+        stats.update(advantage_mean=raw_mean, advantage_std=raw_std)
         stats.update({k: float(np.mean(v)) for k, v in acc.items() if v})
         return stats
 

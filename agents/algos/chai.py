@@ -37,6 +37,7 @@ class CHAI(ActorAlgorithm):
         self.cfg = cfg
         actor.model.requires_grad_(False)
         self.learner = CriticLearner(cfg.critic, model_cfg, actor, self.np_rng)
+        self.critic_learner = self.learner
 
     def _pick(self, observations: list[str], gen: torch.Generator) -> SampleOutput:
         k = self.cfg.k
