@@ -1,0 +1,378 @@
+"""Fair side-by-side comparisons: every (task, method, seed) on an equal trajectory budget.
+
+    python baselines/compare.py                     # preset "quick": CPU, tiny models, ~25 minutes on 2 cores
+    python baselines/compare.py --preset paper --tasks twenty_questions guess_my_city --device cuda
+    python baselines/compare.py --methods archer ppo --seeds 0 1 2 3 4 --trajectories 20000 --out results/mine
+
+Every run starts from the same SFT checkpoint, evaluates on the same eval-split targets and seeds, and
+stops at the same budget. Runs go to parallel processes (``--jobs``); a finished run is skipped and a
+half-finished one resumes from its checkpoint, so an interrupted comparison continues where it was.
+Writes into ``--out``: ``metrics.csv`` (all runs, long format), ``summary.md``, ``curves.png`` and
+``config.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from a checkout
+
+import numpy as np  # noqa: E402
+
+from baselines.presets import GAMMA_FIELD, METHODS, PRESETS, TASKS  # noqa: E402
+
+# Two-sided 95% Student-t critical values by degrees of freedom (seeds - 1); 1.96 beyond 30.
+_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
+        12: 2.179, 15: 2.131, 20: 2.086, 25: 2.060, 30: 2.042}
+
+
+def t95(df: int) -> float:
+    if df < 1:
+        return float("nan")
+    keys = [k for k in sorted(_T95) if k <= df]
+    return _T95[keys[-1]] if df <= 30 else 1.96
+
+
+def mean_ci(values) -> tuple[float, float]:
+    """Mean over seeds and the half-width of its 95% Student-t interval (nan with one seed)."""
+    x = np.asarray([v for v in values if v == v], dtype=float)
+    if x.size == 0:
+        return float("nan"), float("nan")
+    if x.size == 1:
+        return float(x[0]), float("nan")
+    return float(x.mean()), float(t95(x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+
+
+# --------------------------------------------------------------------------------------------- planning
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python baselines/compare.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default="quick", help=f"one of: {', '.join(PRESETS)}")
+    p.add_argument("--tasks", nargs="+", default=None, help=f"any of: {', '.join(TASKS)}")
+    p.add_argument("--methods", nargs="+", default=None, help=f"any of: {', '.join(METHODS)}")
+    p.add_argument("--seeds", nargs="+", type=int, default=None)
+    p.add_argument("--trajectories", type=int, default=None, help="budget per run, in trajectories")
+    p.add_argument("--device", default=None, help="cpu | cuda | auto (overrides the preset)")
+    p.add_argument("--jobs", type=int, default=None, help="parallel runs (default: CPU cores, max 8; 1 on cuda)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    p.add_argument("--out", default=None, help="results directory (default results/<preset>)")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def plan(args) -> dict:
+    """Validate every argument and return the full plan, before any work starts."""
+    if args.preset not in PRESETS:
+        raise SystemExit(f"error: unknown preset {args.preset!r}; choose one of: {', '.join(PRESETS)}")
+    pre = PRESETS[args.preset]
+    tasks = args.tasks or pre["tasks"]
+    methods = args.methods or pre["methods"]
+    bad = [t for t in tasks if t not in TASKS]
+    if bad:
+        raise SystemExit(f"error: unknown task(s) {bad}; choose from: {', '.join(TASKS)}")
+    bad = [m for m in methods if m not in METHODS]
+    if bad:
+        raise SystemExit(f"error: unknown method(s) {bad}; choose from: {', '.join(METHODS)}")
+    seeds = args.seeds if args.seeds is not None else pre["seeds"]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise SystemExit(f"error: --seeds must be distinct integers, got {seeds}")
+    budget = args.trajectories if args.trajectories is not None else pre["trajectories"]
+    train = dict(pre["train"])
+    if args.device:
+        train["device"] = args.device
+    runs = []
+    for task in tasks:
+        t_train = {**train, **pre.get("task_train", {}).get(task, {})}
+        if budget < t_train["rollout_trajectories"]:
+            raise SystemExit(f"error: --trajectories {budget} is smaller than one iteration "
+                             f"({t_train['rollout_trajectories']} trajectories) for {task}")
+        for method in methods:
+            algo_args = dict(pre["algo_args"].get(method, {}))
+            for k, v in pre["task_algo_args"].get(task, {}).items():
+                if k == "gamma" and method in GAMMA_FIELD:
+                    algo_args[GAMMA_FIELD[method]] = v
+            for seed in seeds:
+                runs.append({"task": task, "env_id": TASKS[task], "method": method, "seed": seed,
+                             "trajectories": budget, "train": t_train, "algo_args": algo_args})
+    out = Path(args.out or f"results/{args.preset}")
+    jobs = args.jobs or (1 if str(train["device"]).startswith("cuda") else min(8, os.cpu_count() or 1))
+    if jobs < 1:
+        raise SystemExit(f"error: --jobs must be >= 1, got {jobs}")
+    return {"preset": args.preset, "tasks": tasks, "methods": methods, "seeds": seeds, "trajectories": budget,
+            "jobs": jobs, "threads": args.threads, "out": str(out), "runs": runs}
+
+
+def run_dir(out: Path, run: dict) -> Path:
+    return out / "runs" / run["task"] / run["method"] / f"seed{run['seed']}"
+
+
+def command(run: dict, out: Path, threads: int) -> list[str]:
+    t = run["train"]
+    cmd = [sys.executable, "-m", "agents.train", "--algo", run["method"], "--env", run["env_id"],
+           "--trajectories", str(run["trajectories"]), "--seed", str(run["seed"]),
+           "--out", str(run_dir(out, run)), "--rollout-trajectories", str(t["rollout_trajectories"]),
+           "--num-envs", str(t["num_envs"]), "--eval-every", str(t["eval_every"]),
+           "--eval-episodes", str(t["eval_episodes"]), "--actor", t["actor"], "--critic", t["critic"],
+           "--device", t["device"], "--threads", str(threads), "--no-progress"]
+    for k, v in run["algo_args"].items():
+        cmd += ["--algo-arg", f"{k}={v}"]
+    if (run_dir(out, run) / "checkpoint").exists():
+        cmd.append("--resume")
+    return cmd
+
+
+def read_rows(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def progress_of(out: Path, run: dict) -> int:
+    rows = read_rows(run_dir(out, run) / "metrics.csv")
+    return int(rows[-1]["trajectories"]) if rows else 0
+
+
+def finished(out: Path, run: dict) -> bool:
+    return progress_of(out, run) >= run["trajectories"]
+
+
+# --------------------------------------------------------------------------------------------- running
+def ensure_sft(p: dict) -> None:
+    """Build each task's SFT actor once, before the parallel runs (they would race to build it)."""
+    from agents.models import ModelConfig
+    from agents.sft import SFTConfig, run_sft
+
+    for task in p["tasks"]:
+        t = next(r["train"] for r in p["runs"] if r["task"] == task)
+        model = ModelConfig(actor=t["actor"], critic=t["critic"], device=t["device"])
+        print(f"SFT actor for {task} (cached after the first build) ...", flush=True)
+        run_sft(SFTConfig(env_id=TASKS[task], model=model))
+
+
+def execute(p: dict, progress: bool = True) -> None:
+    out = Path(p["out"])
+    todo = [r for r in p["runs"] if not finished(out, r)]
+    skipped = len(p["runs"]) - len(todo)
+    if skipped:
+        print(f"{skipped} finished run(s) skipped (delete {out / 'runs'} to redo them)")
+    if not todo:
+        return
+    ensure_sft(p)
+    from tqdm import tqdm
+
+    total = sum(r["trajectories"] for r in p["runs"])
+    bar = tqdm(total=total, unit="traj", desc=f"compare ({len(p['runs'])} runs)", disable=not progress)
+    bar.update(sum(progress_of(out, r) for r in p["runs"]))
+    env = {**os.environ, "OMP_NUM_THREADS": str(p["threads"]), "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    running: list[tuple[dict, subprocess.Popen]] = []
+    failures = []
+    queue = list(todo)
+    try:
+        while queue or running:
+            while queue and len(running) < p["jobs"]:
+                r = queue.pop(0)
+                d = run_dir(out, r)
+                d.mkdir(parents=True, exist_ok=True)
+                log = open(d / "train.log", "a")
+                running.append((r, subprocess.Popen(command(r, out, p["threads"]), stdout=log, stderr=subprocess.STDOUT, env=env)))
+            time.sleep(2.0)
+            for r, proc in list(running):
+                if proc.poll() is not None:
+                    running.remove((r, proc))
+                    if proc.returncode != 0:
+                        failures.append((r, proc.returncode))
+                        tqdm.write(f"FAILED {r['task']}/{r['method']}/seed{r['seed']} (exit {proc.returncode}); "
+                                   f"see {run_dir(out, r) / 'train.log'}")
+            done = sum(progress_of(out, r) for r in p["runs"])
+            bar.update(done - bar.n)
+            bar.set_postfix(running=len(running), queued=len(queue))
+    except KeyboardInterrupt:
+        for _, proc in running:
+            proc.send_signal(2)  # the trainer finishes its iteration and checkpoints
+        for _, proc in running:
+            proc.wait()
+        raise SystemExit("interrupted: rerun the same command to continue (finished runs are skipped)")
+    finally:
+        bar.close()
+    if failures:
+        raise SystemExit(f"{len(failures)} run(s) failed; rerun to retry them (finished runs are skipped)")
+
+
+# --------------------------------------------------------------------------------------------- reporting
+def collect_metrics(p: dict) -> list[dict]:
+    out = Path(p["out"])
+    rows = []
+    for r in p["runs"]:
+        for row in read_rows(run_dir(out, r) / "metrics.csv"):
+            rows.append({"task": r["task"], **row})
+    return rows
+
+
+def _f(row: dict, key: str) -> float:
+    try:
+        return float(row.get(key, "nan"))
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def reference_returns(tasks: list[str], episodes: int = 200) -> dict[str, dict[str, float]]:
+    """The task's scripted expert and random on the eval split: the reference lines."""
+    from archer_gym.evaluation import evaluate_scripted
+
+    refs = {}
+    for task in tasks:
+        refs[task] = {pol: evaluate_scripted(TASKS[task], pol, episodes=episodes, split="eval", seed=0)[0]["mean_return"]
+                      for pol in ("expert", "random")}
+    return refs
+
+
+#: The curve every table and plot is about: eval return of the policy as trained (sampling at temperature 1),
+#: 100 episodes over every eval target. Greedy decoding is reported beside it (GREEDY): it is deterministic
+#: per target, so on a 10-word task it is effectively 10 episodes and moves in coarse steps.
+METRIC, METRIC_SUCCESS = "eval_sampled_return", "eval_sampled_success"
+GREEDY = "eval_return"
+
+
+def summarize(rows: list[dict], refs: dict[str, dict[str, float]]) -> dict:
+    """Per task and method: final eval return (mean, 95% CI over seeds), success, trajectories to threshold,
+    greedy return, tokens, wall-clock. The threshold is halfway from the mean starting (SFT) return to the
+    expert's."""
+    out: dict[str, dict] = {}
+    for task in sorted({r["task"] for r in rows}):
+        trows = [r for r in rows if r["task"] == task]
+        start = [_f(r, METRIC) for r in trows if int(r["trajectories"]) == 0]
+        start_mean = float(np.mean(start)) if start else float("nan")
+        expert = refs.get(task, {}).get("expert", float("nan"))
+        threshold = start_mean + 0.5 * (expert - start_mean)
+        out[task] = {"threshold": threshold, "start": start_mean, "methods": {}}
+        for method in [m for m in METHODS if any(r["algo"] == m for r in trows)]:
+            mrows = [r for r in trows if r["algo"] == method]
+            seeds = sorted({r["seed"] for r in mrows})
+            finals = [max((r for r in mrows if r["seed"] == s), key=lambda r: int(r["trajectories"])) for s in seeds]
+            ret, ci = mean_ci(_f(r, METRIC) for r in finals)
+            succ, _ = mean_ci(_f(r, METRIC_SUCCESS) for r in finals)
+            greedy, greedy_ci = mean_ci(_f(r, GREEDY) for r in finals)
+            curve = mean_curve(mrows, METRIC)
+            reach = next((int(t) for t, m, _ in curve if m >= threshold), None)
+            out[task]["methods"][method] = {
+                "seeds": len(seeds), "final_return": ret, "final_return_ci95": ci, "final_success": succ,
+                "final_greedy_return": greedy, "final_greedy_ci95": greedy_ci,
+                "trajectories_to_threshold": reach, "tokens": float(np.mean([_f(r, "tokens") for r in finals])),
+                "seconds": float(np.mean([_f(r, "seconds") for r in finals])),
+                "budget": int(max(int(r["trajectories"]) for r in finals)),
+            }
+    return out
+
+
+def mean_curve(rows: list[dict], key: str) -> list[tuple[int, float, float]]:
+    """(trajectories, mean over seeds, 95% CI half-width) at each evaluation point."""
+    points = sorted({int(r["trajectories"]) for r in rows})
+    return [(t, *mean_ci(_f(r, key) for r in rows if int(r["trajectories"]) == t)) for t in points]
+
+
+def summary_markdown(summary: dict, refs: dict, p: dict) -> str:
+    lines = [f"# Comparison: preset `{p['preset']}`", "",
+             f"Budget {p['trajectories']} trajectories per run, seeds {p['seeds']}. Eval return: the policy as "
+             "trained (sampling at temperature 1) on the eval split, the same targets and seeds for every method; "
+             "greedy decoding beside it. 95% CI over seeds (Student t).", ""]
+    for task, s in summary.items():
+        r = refs.get(task, {})
+        lines += [f"## {task} ({TASKS[task]})", "",
+                  f"Reference: expert {r.get('expert', float('nan')):.2f}, random {r.get('random', float('nan')):.2f}; "
+                  f"SFT start {s['start']:.2f}; threshold (halfway SFT -> expert) {s['threshold']:.2f}.", "",
+                  "| method | final eval return | 95% CI | success | trajectories to threshold | greedy return | generated tokens | wall-clock (s) |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for m, v in s["methods"].items():
+            reach = str(v["trajectories_to_threshold"]) if v["trajectories_to_threshold"] is not None else f"> {v['budget']}"
+            ci = f"± {v['final_return_ci95']:.2f}" if v["final_return_ci95"] == v["final_return_ci95"] else "n/a"
+            gci = f" ± {v['final_greedy_ci95']:.2f}" if v["final_greedy_ci95"] == v["final_greedy_ci95"] else ""
+            lines.append(f"| {m} | {v['final_return']:.2f} | {ci} | {v['final_success']:.2f} | {reach} | "
+                         f"{v['final_greedy_return']:.2f}{gci} | {v['tokens']:.0f} | {v['seconds']:.0f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot_curves(rows: list[dict], refs: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = sorted({r["task"] for r in rows})
+    fig, axes = plt.subplots(1, len(tasks), figsize=(6.5 * len(tasks), 4.5), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        trows = [r for r in rows if r["task"] == task]
+        for i, method in enumerate([m for m in METHODS if any(r["algo"] == m for r in trows)]):
+            curve = mean_curve([r for r in trows if r["algo"] == method], METRIC)
+            x = np.array([c[0] for c in curve])
+            y = np.array([c[1] for c in curve])
+            h = np.nan_to_num(np.array([c[2] for c in curve]))
+            line, = ax.plot(x, y, marker="o", ms=3, label=method, color=f"C{i}")
+            ax.fill_between(x, y - h, y + h, alpha=0.15, color=line.get_color())
+        for name, style in (("expert", "--"), ("random", ":")):
+            if name in refs.get(task, {}):
+                ax.axhline(refs[task][name], ls=style, color="gray", lw=1)
+                ax.annotate(f"{name} {refs[task][name]:.1f}", (0, refs[task][name]), fontsize=8, color="gray",
+                            xytext=(2, 2), textcoords="offset points")
+        ax.set_title(TASKS[task])
+        ax.set_xlabel("trajectories")
+        ax.set_ylabel("eval return (sampled policy; mean ± 95% CI over seeds)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_long_csv(rows: list[dict], path: Path) -> None:
+    header: list[str] = []
+    for r in rows:
+        header += [k for k in r if k not in header]
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=header, restval="")
+        w.writeheader()
+        w.writerows(rows)
+
+
+def report(p: dict) -> dict:
+    out = Path(p["out"])
+    rows = collect_metrics(p)
+    refs = reference_returns(p["tasks"])
+    summary = summarize(rows, refs)
+    write_long_csv(rows, out / "metrics.csv")
+    (out / "summary.md").write_text(summary_markdown(summary, refs, p))
+    plot_curves(rows, refs, out / "curves.png")
+    (out / "summary.json").write_text(json.dumps({"summary": summary, "references": refs}, indent=2))
+    return summary
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    p = plan(args)
+    out = Path(p["out"])
+    out.mkdir(parents=True, exist_ok=True)
+    cfg_path = out / "config.json"
+    if cfg_path.exists():
+        old = json.loads(cfg_path.read_text())
+        if old["runs"] != p["runs"]:
+            print(f"note: {cfg_path} held a different plan; runs that match keep their results")
+    cfg_path.write_text(json.dumps(p, indent=2))
+    t0 = time.time()
+    execute(p, progress=not args.no_progress)
+    report(p)
+    print((out / "summary.md").read_text())
+    print(f"wrote {out}/metrics.csv, summary.md, curves.png, config.json ({time.time() - t0:.0f}s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

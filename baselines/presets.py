@@ -1,0 +1,60 @@
+"""Comparison presets, as data: which tasks, methods, seeds and budgets, and each task's settings.
+
+``quick`` runs on a 2-core CPU in under 30 minutes with the embedded tiny models. ``paper`` carries
+the ArCHer paper's hyper-parameters (Zhou et al. 2024, Appendix) with GPT-2 actor and RoBERTa critic
+by name, for GPU users whose machines have those models.
+"""
+
+from __future__ import annotations
+
+TASKS = {
+    "twenty_questions_subset": "archer/TwentyQuestionsSubset-v0",
+    "twenty_questions": "archer/TwentyQuestions-v0",
+    "guess_my_city": "archer/GuessMyCity-v0",
+    "detective": "archer/Detective-v0",
+    "webshop": "archer/WebShop-v0",
+}
+
+METHODS = ("archer", "archer_baseline", "ppo", "filtered_bc", "chai", "bc")
+
+PRESETS: dict[str, dict] = {
+    "quick": {
+        "description": "CPU, tiny embedded models, TwentyQuestionsSubset-v0, all methods, 3 seeds",
+        "tasks": ["twenty_questions_subset"],
+        "methods": list(METHODS),
+        "seeds": [0, 1, 2],
+        "trajectories": 512,
+        "train": {"rollout_trajectories": 64, "num_envs": 32, "eval_every": 128, "eval_episodes": 100,
+                  "actor": "tiny", "critic": "actor", "device": "cpu"},
+        "algo_args": {},
+        "task_algo_args": {},
+    },
+    "paper": {
+        "description": "GPU, GPT-2 actor + RoBERTa critic by name, the paper's per-task hyper-parameters",
+        "tasks": ["twenty_questions", "guess_my_city", "detective", "webshop"],
+        "methods": list(METHODS),
+        "seeds": [0, 1, 2],
+        "trajectories": 20_000,
+        "train": {"rollout_trajectories": 128, "num_envs": 128, "eval_every": 1024, "eval_episodes": 200,
+                  "actor": "gpt2", "critic": "roberta-base", "device": "cuda"},
+        # 50 critic and 3 actor steps per iteration, batch 256, Polyak tau, 10-20 warm-up iterations.
+        "algo_args": {
+            "archer": {"critic_updates": 50, "actor_updates": 3, "batch_size": 256, "actor_batch_size": 256,
+                       "tau": 0.1, "warmup_iterations": 10, "critic_lr": 2e-5, "actor_lr": 1e-5},
+            "archer_baseline": {"critic_updates": 50, "actor_updates": 3, "batch_size": 256,
+                                "actor_batch_size": 256, "tau": 0.1, "warmup_iterations": 10,
+                                "critic_lr": 2e-5, "actor_lr": 1e-5},
+            "chai": {"critic.critic_updates": 50, "critic.batch_size": 256, "critic.critic_lr": 2e-5},
+            "ppo": {"lr": 1e-5, "minibatch_size": 256},
+            "filtered_bc": {"lr": 1e-5},
+        },
+        # gamma 0.95 everywhere but Detective 0.98 and WebShop 0.9; WebShop collects 512 per iteration.
+        "task_algo_args": {
+            "detective": {"gamma": 0.98},
+            "webshop": {"gamma": 0.9},
+        },
+        "task_train": {"webshop": {"rollout_trajectories": 512}},
+    },
+}
+
+GAMMA_FIELD = {"archer": "gamma", "archer_baseline": "gamma", "ppo": "gamma", "chai": "critic.gamma"}

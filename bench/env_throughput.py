@@ -1,0 +1,69 @@
+"""Env steps per second with the knowledge-base oracle: one env, and a vector of 64 envs stepped together.
+
+    python bench/env_throughput.py [--env archer/TwentyQuestions-v0] [--steps 5000]
+
+Actions come from a fixed pool of questions and guesses (the cost measured is the env and its oracle,
+not a policy). Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import gymnasium as gym  # noqa: E402
+
+import archer_gym  # noqa: E402,F401
+from archer_gym import make_vec  # noqa: E402
+
+POOL = ["Is it alive?", "Can you eat it?", "Is it a fruit?", "Is it bigger than a breadbox?", "Is it a dog?",
+        "Does it use electricity?", "Is it made of metal?", "Is it a vehicle?", "Is it a piano?", "hello"]
+
+
+def single(env_id: str, steps: int) -> float:
+    env = gym.make(env_id)
+    env.reset(seed=0)
+    t = time.perf_counter()
+    for i in range(steps):
+        _, _, term, trunc, _ = env.step(POOL[i % len(POOL)])
+        if term or trunc:
+            env.reset()
+    return steps / (time.perf_counter() - t)
+
+
+def vector(env_id: str, steps: int, n: int) -> float:
+    venv = make_vec(env_id, n)
+    venv.reset(seed=0)
+    t = time.perf_counter()
+    done_steps, i = 0, 0
+    while done_steps < steps:
+        res = venv.step([POOL[(i + k) % len(POOL)] for k in range(n)])
+        for k, (_, _, term, trunc, _) in enumerate(res):
+            if term or trunc:
+                venv.reset_one(k)
+        done_steps += n
+        i += 1
+    return done_steps / (time.perf_counter() - t)
+
+
+def measure(env_id: str = "archer/TwentyQuestions-v0", steps: int = 5000, n: int = 64) -> dict[str, float]:
+    return {f"{env_id} steps/s (1 env)": single(env_id, steps),
+            f"{env_id} steps/s ({n} envs, batched oracle)": vector(env_id, steps, n)}
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--env", default="archer/TwentyQuestions-v0")
+    p.add_argument("--steps", type=int, default=5000)
+    p.add_argument("--num-envs", type=int, default=64)
+    a = p.parse_args(argv)
+    for k, v in measure(a.env, a.steps, a.num_envs).items():
+        print(f"{k:<70} {v:>10.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""baselines/compare.py: argument validation, summary statistics on a synthetic metrics file, resume."""
+
+import csv
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from baselines import compare
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args):
+    return subprocess.run([sys.executable, str(ROOT / "baselines" / "compare.py"), *args], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--preset", "nope"], "unknown preset 'nope'; choose one of: quick, paper"),
+    (["--tasks", "chess"], "unknown task(s) ['chess']; choose from: twenty_questions_subset"),
+    (["--methods", "archer", "dqn"], "unknown method(s) ['dqn']; choose from: archer, archer_baseline, ppo"),
+    (["--trajectories", "10"], "--trajectories 10 is smaller than one iteration (64 trajectories)"),
+    (["--seeds", "1", "1"], "--seeds must be distinct"),
+])
+def test_bad_arguments_fail_before_any_work(tmp_path, args, message):
+    r = run(*args, "--out", str(tmp_path / "x"))
+    assert r.returncode != 0 and message in r.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_t_interval_and_mean_ci():
+    m, h = compare.mean_ci([1.0, 2.0, 3.0])
+    assert m == 2.0 and h == pytest.approx(4.303 * 1.0 / math.sqrt(3))
+    assert math.isnan(compare.mean_ci([5.0])[1])
+
+
+def _row(algo, seed, traj, ret, succ=0.5):
+    return {"task": "twenty_questions_subset", "algo": algo, "seed": str(seed), "trajectories": str(traj),
+            "eval_sampled_return": str(ret), "eval_sampled_success": str(succ), "eval_return": str(ret - 1),
+            "tokens": "100", "seconds": "10"}
+
+
+def test_summary_on_synthetic_metrics():
+    rows = []
+    for seed, final in [(0, -3.0), (1, -4.0), (2, -5.0)]:
+        rows += [_row("archer", seed, 0, -8.0), _row("archer", seed, 64, -6.0), _row("archer", seed, 128, final, 0.9)]
+        rows += [_row("bc", seed, 0, -8.0), _row("bc", seed, 64, -8.0), _row("bc", seed, 128, -8.0, 0.4)]
+    refs = {"twenty_questions_subset": {"expert": -2.0, "random": -14.0}}
+    s = compare.summarize(rows, refs)["twenty_questions_subset"]
+    assert s["start"] == -8.0 and s["threshold"] == -5.0  # halfway from -8 to the expert's -2
+    a = s["methods"]["archer"]
+    assert a["final_return"] == -4.0 and a["final_return_ci95"] == pytest.approx(4.303 / math.sqrt(3))
+    assert a["final_success"] == pytest.approx(0.9) and a["trajectories_to_threshold"] == 128
+    assert s["methods"]["bc"]["trajectories_to_threshold"] is None
+    md = compare.summary_markdown({"twenty_questions_subset": s}, refs, {"preset": "t", "trajectories": 128, "seeds": [0, 1, 2]})
+    assert "| archer | -4.00 | ± 2.48 | 0.90 | 128 | -5.00 ± 2.48 |" in md
+    assert "| bc | -8.00 | ± 0.00 | 0.40 | > 128 | -9.00 ± 0.00 |" in md
+
+
+def test_curves_png_is_written(tmp_path):
+    rows = [_row("archer", s, t, -8 + t / 32) for s in (0, 1) for t in (0, 64, 128)]
+    compare.plot_curves(rows, {"twenty_questions_subset": {"expert": -3.0, "random": -14.0}}, tmp_path / "c.png")
+    assert (tmp_path / "c.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_killed_comparison_resumes_without_redoing_finished_runs(tmp_path):
+    out = tmp_path / "cmp"
+    args = ["--methods", "bc", "--seeds", "0", "1", "--trajectories", "64", "--jobs", "1", "--out", str(out),
+            "--no-progress"]
+    first = run(*args)
+    assert first.returncode == 0, first.stderr[-2000:]
+    finished = out / "runs" / "twenty_questions_subset" / "bc"
+    stamps = {p: p.stat().st_mtime for p in finished.glob("seed*/metrics.csv")}
+    assert len(stamps) == 2
+    # Simulate a comparison killed mid-way: seed 1 never finished.
+    import shutil
+    shutil.rmtree(finished / "seed1")
+    second = run(*args)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "1 finished run(s) skipped" in second.stdout
+    assert (finished / "seed0" / "metrics.csv").stat().st_mtime == stamps[finished / "seed0" / "metrics.csv"]
+    with open(out / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {(r["seed"], r["trajectories"]) for r in rows} == {("0", "0"), ("0", "64"), ("1", "0"), ("1", "64")}
+    assert (out / "summary.md").exists() and (out / "curves.png").exists()
