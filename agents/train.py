@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sft-expert-prob", type=float, default=SFTConfig.expert_prob)
     p.add_argument("--algo-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="override a field of the algorithm's config (repeatable), e.g. gamma=0.9, critic.tau=0.05")
+    p.add_argument("--no-seed-buffer", action="store_true",
+                   help="off-policy methods: keep only their own rollouts in the replay (the critic is still "
+                        "warmed up on the SFT data set)")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -59,7 +62,7 @@ def config_from_args(a) -> TrainConfig:
                        eval_episodes=a.eval_episodes, seed=a.seed, temperature=a.temperature, threads=a.threads,
                        out=a.out, model=model, sft=SFTConfig(episodes=a.sft_episodes, expert_prob=a.sft_expert_prob,
                                                              model=model),
-                       algo_config=overrides)
+                       algo_config=overrides, seed_buffer=not a.no_seed_buffer)
 
 
 def main(argv=None) -> int:

@@ -54,7 +54,7 @@ class TrainConfig:
     eval_every: int = 256             # trajectories between evaluations
     eval_episodes: int = 100
     eval_sampled: bool = True
-    seed_buffer: bool = True          # off-policy methods start their replay with the SFT data set
+    seed_buffer: bool = True          # off-policy methods also keep the SFT data set in their replay
     seed: int = 0
     temperature: float = 1.0
     threads: int = 0                  # torch intra-op threads (0: torch's default)
@@ -193,9 +193,15 @@ class Trainer:
             return
         model = {k: v for k, v in asdict(self.cfg.model).items() if k != "device"}
         critic_cfg = {k: getattr(learner.cfg, k) for k in ("gamma", "critic_lr", "tau", "batch_size", "max_grad_norm")}
-        key = hashlib.sha256(json.dumps([self.cfg.sft.key(), model, critic_cfg, steps, self.cfg.seed_buffer],
+        key = hashlib.sha256(json.dumps([self.cfg.sft.key(), model, critic_cfg, steps, "sft-data"],
                                         sort_keys=True).encode()).hexdigest()[:16]
-        learner.warm_start(self.buffer, self.actor, steps, cache_root() / "critic" / key, progress=self.progress)
+
+        def sft_data() -> ReplayBuffer:  # read only on a cache miss
+            buf = ReplayBuffer(learner.cfg.buffer_capacity)
+            buf.add_episodes(read_jsonl(self.sft_dir / "data.jsonl"))
+            return buf
+
+        learner.warm_start(sft_data, self.actor, steps, cache_root() / "critic" / key, progress=self.progress)
 
     # ------------------------------------------------------------------ state
     def _state(self) -> dict:
@@ -224,10 +230,12 @@ class Trainer:
                **asdict(self.counts), "seconds": round(self.seconds, 2)}
         row["train_return"] = float(np.mean(self.pending.pop("train_return", [float("nan")])))
         modes = [("eval", True)] + ([("eval_sampled", False)] if self.cfg.eval_sampled else [])
+        res = None
         for prefix, greedy in modes:
-            self.algo.reset_eval(EVAL_SEED)
-            res = evaluate_act_fn(lambda obs: self.algo.eval_act(obs, greedy), self.cfg.env_id,
-                                  episodes=self.cfg.eval_episodes, num_envs=self.cfg.num_envs, seed=EVAL_SEED)
+            if res is None or self.algo.greedy_differs:
+                self.algo.reset_eval(EVAL_SEED)
+                res = evaluate_act_fn(lambda obs: self.algo.eval_act(obs, greedy), self.cfg.env_id,
+                                      episodes=self.cfg.eval_episodes, num_envs=self.cfg.num_envs, seed=EVAL_SEED)
             row[f"{prefix}_return"] = res["mean_return"]
             row[f"{prefix}_{'return_ci95' if greedy else 'ci95'}"] = res["return_ci95"]
             row[f"{prefix}_success"] = res["success_rate"]

@@ -249,7 +249,9 @@ def summarize(rows: list[dict], refs: dict[str, dict[str, float]]) -> dict:
     out: dict[str, dict] = {}
     for task in sorted({r["task"] for r in rows}):
         trows = [r for r in rows if r["task"] == task]
-        start = [_f(r, METRIC) for r in trows if int(r["trajectories"]) == 0]
+        # The SFT start: bc's first evaluation (the SFT policy itself); CHAI's start is already best-of-k.
+        first = [r for r in trows if int(r["trajectories"]) == 0]
+        start = [_f(r, METRIC) for r in first if r["algo"] == "bc"] or [_f(r, METRIC) for r in first]
         start_mean = float(np.mean(start)) if start else float("nan")
         expert = refs.get(task, {}).get("expert", float("nan"))
         threshold = start_mean + 0.5 * (expert - start_mean)

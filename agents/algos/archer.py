@@ -128,8 +128,8 @@ class CriticLearner:
                 stats[k] += v / steps
         return stats
 
-    def warm_start(self, buffer, actor, steps: int, cache: Path, progress: bool = False) -> None:
-        """Offline critic warm-up: ``steps`` TD steps on ``buffer`` (the SFT data set) with the SFT actor's
+    def warm_start(self, data, actor, steps: int, cache: Path, progress: bool = False) -> None:
+        """Offline critic warm-up: ``steps`` TD steps on ``data()`` (a replay of the SFT data set) with the SFT actor's
         fresh samples and fixed seeds, cached at ``cache`` so every run of every seed starts from the
         same critic, as every method starts from the same SFT actor."""
         names = {"critic": self.critic, "critic_target": self.target}
@@ -138,16 +138,18 @@ class CriticLearner:
                 load_model(module, str(cache / f"{name}.safetensors"))
             return
         gen = torch.Generator(device=actor.device).manual_seed(0)
-        stats = self.update(buffer, lambda obs: actor.sample(obs, generator=gen).texts, steps=steps,
+        stats = self.update(data(), lambda obs: actor.sample(obs, generator=gen).texts, steps=steps,
                             rng=np.random.default_rng(0), progress=progress)
-        tmp = cache.with_name(cache.name + ".tmp")
+        # Parallel runs (compare.py) may warm up at once: each writes its own temp dir, the first rename wins.
+        tmp = cache.with_name(f"{cache.name}.tmp{os.getpid()}")
         tmp.mkdir(parents=True, exist_ok=True)
         for name, module in names.items():
             save_model(module, str(tmp / f"{name}.safetensors"))
         (tmp / "warmup.json").write_text(json.dumps({"steps": steps, **stats}))
-        if cache.exists():
-            shutil.rmtree(cache)
-        os.replace(tmp, cache)
+        try:
+            os.replace(tmp, cache)
+        except OSError:  # another process finished first; its result is identical (same data and seeds)
+            shutil.rmtree(tmp, ignore_errors=True)
         self.opt = adam(self.critic, self.cfg.critic_lr)  # the online phase starts with fresh moments
 
 

@@ -12,6 +12,9 @@ class ActorAlgorithm:
     """Acts with its actor; subclasses add losses and an update rule."""
 
     name = "base"
+    #: False when greedy and sampled evaluation act the same way (CHAI samples its k candidates either way):
+    #: the trainer then evaluates once and reports it under both names.
+    greedy_differs = True
 
     def __init__(self, actor: Actor, *, seed: int, temperature: float = 1.0):
         self.actor = actor

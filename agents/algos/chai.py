@@ -31,6 +31,7 @@ def best_of_k(scores: Tensor, k: int) -> Tensor:
 class CHAI(ActorAlgorithm):
     name = "chai"
     uses_buffer = True
+    greedy_differs = False
 
     def __init__(self, actor, cfg: CHAIConfig, model_cfg, *, seed: int, temperature: float = 1.0):
         super().__init__(actor, seed=seed, temperature=temperature)
