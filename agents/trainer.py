@@ -180,28 +180,11 @@ class Trainer:
         self.next_eval = 0
         if resume and self.ckpt_dir.exists():
             self._load()
-        elif self.algo.critic_learner is not None and self.buffer is not None:
-            self._warm_start_critic()
+        elif self.algo.critic_learner is not None:
+            warm_start_critic(cfg, self.algo.critic_learner, self.actor, self.sft_dir, progress)
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "config.json").write_text(json.dumps(_jsonable(cfg), indent=2))
         self.tb = _tensorboard(self.out)
-
-    def _warm_start_critic(self) -> None:
-        learner = self.algo.critic_learner
-        steps = learner.cfg.critic_warmup_steps
-        if steps <= 0:
-            return
-        model = {k: v for k, v in asdict(self.cfg.model).items() if k != "device"}
-        critic_cfg = {k: getattr(learner.cfg, k) for k in ("gamma", "critic_lr", "tau", "batch_size", "max_grad_norm")}
-        key = hashlib.sha256(json.dumps([self.cfg.sft.key(), model, critic_cfg, steps, "sft-data"],
-                                        sort_keys=True).encode()).hexdigest()[:16]
-
-        def sft_data() -> ReplayBuffer:  # read only on a cache miss
-            buf = ReplayBuffer(learner.cfg.buffer_capacity)
-            buf.add_episodes(read_jsonl(self.sft_dir / "data.jsonl"))
-            return buf
-
-        learner.warm_start(sft_data, self.actor, steps, cache_root() / "critic" / key, progress=self.progress)
 
     # ------------------------------------------------------------------ state
     def _state(self) -> dict:
@@ -301,6 +284,35 @@ class Trainer:
         tqdm.write(f"[{self.cfg.algo} s{self.cfg.seed}] traj {row['trajectories']:>6}  eval {row['eval_return']:7.2f} "
                    f"± {row['eval_return_ci95']:.2f}  success {row['eval_success']:.2f}  "
                    f"sampled {row.get('eval_sampled_return', float('nan')):7.2f}  ({row['seconds']:.0f}s)")
+
+
+def warm_start_critic(cfg: TrainConfig, learner, actor, sft_dir: Path, progress: bool = False) -> None:
+    """The offline critic warm-up on the SFT data set (agents.algos.archer.CriticLearner.warm_start), cached
+    under a key of everything it depends on, so every seed of ArCHer and CHAI starts from the same critic."""
+    steps = learner.cfg.critic_warmup_steps
+    if steps <= 0:
+        return
+    model = {k: v for k, v in asdict(cfg.model).items() if k != "device"}
+    critic_cfg = {k: getattr(learner.cfg, k) for k in ("gamma", "critic_lr", "tau", "batch_size", "max_grad_norm")}
+    key = hashlib.sha256(json.dumps([cfg.sft.key(), model, critic_cfg, steps, "sft-data"],
+                                    sort_keys=True).encode()).hexdigest()[:16]
+
+    def sft_data() -> ReplayBuffer:  # read only on a cache miss
+        buf = ReplayBuffer(learner.cfg.buffer_capacity)
+        buf.add_episodes(read_jsonl(sft_dir / "data.jsonl"))
+        return buf
+
+    learner.warm_start(sft_data, actor, steps, cache_root() / "critic" / key, progress=progress)
+
+
+def prepare(cfg: TrainConfig, progress: bool = True) -> None:
+    """Build (or find in the cache) what a run starts from: the SFT actor and, for ArCHer and CHAI, the
+    warmed-up critic. compare.py calls it once before starting runs in parallel."""
+    sft_dir = run_sft(cfg.sft, progress=progress)
+    actor = load_sft_actor(sft_dir, cfg.model)
+    algo = build_algorithm(cfg.algo, actor, cfg.algorithm_config(), cfg.model, seed=cfg.seed)
+    if algo.critic_learner is not None:
+        warm_start_critic(cfg, algo.critic_learner, actor, sft_dir, progress)
 
 
 def _jsonable(cfg: TrainConfig) -> dict:

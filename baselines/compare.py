@@ -146,16 +146,21 @@ def finished(out: Path, run: dict) -> bool:
 
 
 # --------------------------------------------------------------------------------------------- running
-def ensure_sft(p: dict) -> None:
-    """Build each task's SFT actor once, before the parallel runs (they would race to build it)."""
-    from agents.models import ModelConfig
-    from agents.sft import SFTConfig, run_sft
+def prepare_starts(p: dict) -> None:
+    """Build each task's SFT actor and the off-policy methods' warmed-up critic once, before the parallel
+    runs (they would all build the same cached artefacts at once)."""
+    from agents.trainer import prepare
+    from agents.train import build_parser as train_parser, config_from_args
 
-    for task in p["tasks"]:
-        t = next(r["train"] for r in p["runs"] if r["task"] == task)
-        model = ModelConfig(actor=t["actor"], critic=t["critic"], device=t["device"])
-        print(f"SFT actor for {task} (cached after the first build) ...", flush=True)
-        run_sft(SFTConfig(env_id=TASKS[task], model=model))
+    done = set()
+    for r in p["runs"]:
+        kind = (r["task"], "critic" if r["method"] in ("archer", "archer_baseline", "chai") else "sft")
+        if kind in done:
+            continue
+        done.add(kind)
+        print(f"start point for {r['task']} ({kind[1]}; cached after the first build) ...", flush=True)
+        cfg = config_from_args(train_parser().parse_args(command(r, Path(p["out"]), p["threads"])[3:]))
+        prepare(cfg)
 
 
 def execute(p: dict, progress: bool = True) -> None:
@@ -166,7 +171,7 @@ def execute(p: dict, progress: bool = True) -> None:
         print(f"{skipped} finished run(s) skipped (delete {out / 'runs'} to redo them)")
     if not todo:
         return
-    ensure_sft(p)
+    prepare_starts(p)
     from tqdm import tqdm
 
     total = sum(r["trajectories"] for r in p["runs"])
