@@ -247,6 +247,14 @@ METRIC, METRIC_SUCCESS = "eval_sampled_return", "eval_sampled_success"
 GREEDY = "eval_return"
 
 
+def sft_start(rows: list[dict]) -> float:
+    """Mean first evaluation of the SFT policy: bc's rows at 0 trajectories when present (CHAI's first
+    evaluation is already best-of-k), else every method's."""
+    first = [r for r in rows if int(r["trajectories"]) == 0]
+    start = [_f(r, METRIC) for r in first if r["algo"] == "bc"] or [_f(r, METRIC) for r in first]
+    return float(np.mean(start)) if start else float("nan")
+
+
 def summarize(rows: list[dict], refs: dict[str, dict[str, float]]) -> dict:
     """Per task and method: final eval return (mean, 95% CI over seeds), success, trajectories to threshold,
     greedy return, tokens, wall-clock. The threshold is halfway from the mean starting (SFT) return to the
@@ -254,10 +262,7 @@ def summarize(rows: list[dict], refs: dict[str, dict[str, float]]) -> dict:
     out: dict[str, dict] = {}
     for task in sorted({r["task"] for r in rows}):
         trows = [r for r in rows if r["task"] == task]
-        # The SFT start: bc's first evaluation (the SFT policy itself); CHAI's start is already best-of-k.
-        first = [r for r in trows if int(r["trajectories"]) == 0]
-        start = [_f(r, METRIC) for r in first if r["algo"] == "bc"] or [_f(r, METRIC) for r in first]
-        start_mean = float(np.mean(start)) if start else float("nan")
+        start_mean = sft_start(trows)
         expert = refs.get(task, {}).get("expert", float("nan"))
         threshold = start_mean + 0.5 * (expert - start_mean)
         out[task] = {"threshold": threshold, "start": start_mean, "methods": {}}

@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from baselines.compare import METRIC, read_rows  # noqa: E402
+from baselines.compare import METRIC, read_rows, sft_start  # noqa: E402
 
 METHODS = ("archer", "ppo")
 
@@ -36,7 +36,7 @@ def measure(results: Path, threshold: float | None = None) -> dict[str, str]:
     rows = [r for r in read_rows(results / "metrics.csv") if r["task"] == "twenty_questions_subset"]
     if not rows:
         raise SystemExit(f"no twenty_questions_subset rows in {results / 'metrics.csv'}")
-    start = float(np.mean([float(r[METRIC]) for r in rows if int(r["trajectories"]) == 0]))
+    start = sft_start(rows)
     threshold = start + 1.0 if threshold is None else threshold
     out = {"threshold (eval return, sampled policy)": f"{threshold:.2f} (SFT start {start:.2f})"}
     need = {}
