@@ -320,21 +320,16 @@ def test_twenty_questions_env_with_openai_oracle_equals_kb(tmp_path):
         llm_env.unwrapped.oracle.close()
 
 
-def test_twenty_questions_env_forwards_oracle_kwargs(tmp_path):
-    env_module = pytest.importorskip("tasks.twenty_questions.env")
-    import inspect
-
+@pytest.mark.parametrize("env_id", ["archer/TwentyQuestionsSubset-v0"])
+def test_twenty_questions_env_forwards_oracle_kwargs(tmp_path, env_id):
     import gymnasium as gym
 
-    params = inspect.signature(env_module.TwentyQuestionsEnv.__init__).parameters
-    if not any(p.kind is p.VAR_KEYWORD for p in params.values()) and "oracle_model" not in params:
-        pytest.skip("TwentyQuestionsEnv does not forward oracle_* kwargs to archer_gym.oracles.factory.make_oracle yet")
     from archer_gym.oracles.server import kb_oracle_for_task
 
     with OracleServer(kb_oracle_for_task("twenty_questions"), task="twenty_questions") as server:
-        env = gym.make("archer/TwentyQuestionsSubset-v0", oracle="openai", oracle_model="archer-kb-twenty_questions",
+        env = gym.make(env_id, oracle="openai", oracle_model="archer-kb-twenty_questions",
                        oracle_base_url=server.url, oracle_cache=tmp_path / "c.sqlite")
-        assert _play_questions(env, 0) == _play_questions(gym.make("archer/TwentyQuestionsSubset-v0"), 0)
+        assert _play_questions(env, 0) == _play_questions(gym.make(env_id), 0)
         assert server.completions_served > 0
         env.unwrapped.oracle.close()
 
