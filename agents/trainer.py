@@ -162,9 +162,9 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.sft_dir = run_sft(cfg.sft, progress=progress)
         self.actor = load_sft_actor(self.sft_dir, cfg.model)
-        self.algo = build_algorithm(cfg.algo, self.actor, cfg.algorithm_config(), cfg.model, seed=cfg.seed,
-                                    temperature=cfg.temperature)
         acfg = cfg.algorithm_config()
+        self.algo = build_algorithm(cfg.algo, self.actor, acfg, cfg.model, seed=cfg.seed,
+                                    temperature=cfg.temperature)
         capacity = getattr(getattr(acfg, "critic", acfg), "buffer_capacity", 1)
         self.buffer = ReplayBuffer(capacity) if self.algo.uses_buffer else None
         if self.buffer is not None and cfg.seed_buffer:

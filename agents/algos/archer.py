@@ -166,11 +166,8 @@ class Archer(ActorAlgorithm):
         self.baseline = TokenValueModel(actor) if cfg.token_baseline else None
         self.baseline_opt = adam(self.baseline, cfg.baseline_lr) if self.baseline is not None else None
 
-    def _fresh_actions(self, observations: list[str]) -> list[str]:
-        return self.actor.sample(observations, temperature=self.temperature, generator=self.gen).texts
-
     def update(self, episodes, buffer, iteration: int) -> dict[str, float]:
-        stats = self.learner.update(buffer, self._fresh_actions)
+        stats = self.learner.update(buffer, self.fresh_actions)
         stats.update(pg_loss=float("nan"), advantage_mean=float("nan"), advantage_std=float("nan"),
                      entropy=float("nan"), baseline_loss=float("nan"))
         if iteration < self.cfg.warmup_iterations:

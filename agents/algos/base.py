@@ -27,6 +27,10 @@ class ActorAlgorithm:
     def act(self, observations):
         return self.actor.sample(observations, temperature=self.temperature, generator=self.gen)
 
+    def fresh_actions(self, observations: list[str]) -> list[str]:
+        """Utterances freshly sampled from the current actor (the V targets of ArCHer's critic)."""
+        return self.actor.sample(observations, temperature=self.temperature, generator=self.gen).texts
+
     def eval_act(self, observations, greedy: bool):
         return self.actor.sample(observations, greedy=greedy, generator=self.eval_gen)
 

@@ -57,8 +57,7 @@ class CHAI(ActorAlgorithm):
         return self._pick(observations, self.eval_gen)
 
     def update(self, episodes, buffer, iteration: int) -> dict[str, float]:
-        fresh = lambda obs: self.actor.sample(obs, temperature=self.temperature, generator=self.gen).texts  # noqa: E731
-        return self.learner.update(buffer, fresh)
+        return self.learner.update(buffer, self.fresh_actions)
 
     def modules(self):
         return {"actor": self.actor.model, "critic": self.learner.critic, "critic_target": self.learner.target}

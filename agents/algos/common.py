@@ -81,7 +81,6 @@ class Batch:
     actions: list[str]
     next_observations: list[str]
     action_ids: list[list[int]]
-    old_log_probs: list[list[float]]
     rewards: Tensor
     terminated: Tensor
 
@@ -92,7 +91,6 @@ class Batch:
             actions=[t.action for t in transitions],
             next_observations=[t.next_observation for t in transitions],
             action_ids=[t.action_ids or [] for t in transitions],
-            old_log_probs=[t.log_probs or [] for t in transitions],
             rewards=torch.tensor([t.reward for t in transitions], dtype=torch.float32, device=device),
             terminated=torch.tensor([float(t.terminated) for t in transitions], dtype=torch.float32, device=device),
         )
