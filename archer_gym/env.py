@@ -146,6 +146,7 @@ class TextGameEnv(gym.Env[str, str]):
         self.observation_space = observation_space()
         self._target: str | None = None
         self._history: list[str] = []
+        self._exchanges: list[tuple[str, str]] = []  # (action, reply) of every turn, oldest first
         self._turn = 0
         self._return = 0.0
         self._done = True
@@ -179,6 +180,12 @@ class TextGameEnv(gym.Env[str, str]):
     def target(self) -> str | None:
         return self._target
 
+    @property
+    def exchanges(self) -> tuple[tuple[str, str], ...]:
+        """(action, reply) of every turn of the episode so far, oldest first: the dialogue an oracle
+        reads as ``OracleRequest.history``."""
+        return tuple(self._exchanges)
+
     def observation(self) -> str:
         text = self.instruction() + "\n\n" + "".join(line + "\n" for line in self._history)
         return clean_text(text, MAX_OBSERVATION_LENGTH)
@@ -206,6 +213,7 @@ class TextGameEnv(gym.Env[str, str]):
             raise TypeError(f"options must be a dict or None, got {type(options).__name__}")
         self._target = self._pick_target(options)
         self._history = []
+        self._exchanges = []
         self._turn = 0
         self._return = 0.0
         self._done = False
@@ -240,6 +248,7 @@ class TextGameEnv(gym.Env[str, str]):
         self._turn += 1
         self._return += res.reward
         self._history.extend(res.history_lines)
+        self._exchanges.append((text, res.reply))
         terminated = bool(res.terminated)
         truncated = (not terminated) and self._turn >= self.max_turns
         info = {"turn": self._turn, "success": bool(res.success), "reply": res.reply,

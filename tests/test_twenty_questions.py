@@ -314,3 +314,23 @@ def test_random_and_noisy_are_seeded():
     for name in ("random", "noisy"):
         assert actions(name) == actions(name)
     assert any(KB.parse(a).kind == "guess" for a in actions("random"))
+
+
+def test_exchanges_are_the_oracle_history_and_reset_clears_them():
+    seen = []
+
+    class Recording:
+        def answer_batch(self, requests):
+            seen.extend(requests)
+            return ["Yes." for _ in requests]
+
+    env = TwentyQuestionsEnv(word_set="subset", oracle=Recording())
+    env.reset(seed=0, options={"target": "Dog"})
+    env.step("Is it an animal?")
+    env.step("Is it a cat?")  # a wrong guess: whatever the oracle says, the env answers "No."
+    env.step("Does it bark?")
+    assert env.exchanges == (("Is it an animal?", "Yes."), ("Is it a cat?", NO), ("Does it bark?", "Yes."))
+    assert [r.history for r in seen] == [(), (("Is it an animal?", "Yes."),),
+                                         (("Is it an animal?", "Yes."), ("Is it a cat?", NO))]
+    env.reset(seed=1)
+    assert env.exchanges == ()

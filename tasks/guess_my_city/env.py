@@ -92,8 +92,6 @@ class GuessMyCityEnv(TextGameEnv):
         oracle = env_oracle(oracle, task="guess_my_city", kb_answer=kb.answer, **oracle_kwargs)
         super().__init__(split=split, holdout_fraction=holdout_fraction, max_turns=max_turns,
                          oracle=oracle, render_mode=render_mode)
-        self._qa: list[tuple[str, str]] = []
-
 
     # ----------------------------------------------------------------- task hooks
     def instruction(self) -> str:
@@ -105,14 +103,11 @@ class GuessMyCityEnv(TextGameEnv):
             raise ValueError(f"unknown city {name!r} for GuessMyCityEnv; valid cities: {list(kb.CITY_NAMES)}")
         return city
 
-    def _on_reset(self, target: str) -> None:
-        self._qa = []
-
     def _request(self, action: str) -> OracleRequest | None:
         if kb.parse_guess(action) is not None:
             return None  # the env judges guesses itself
         return OracleRequest(task="guess_my_city", secret=self._target, question=action,
-                             history=tuple(self._qa), aliases=kb.names_of(self._target)[1:])
+                             history=self.exchanges, aliases=kb.names_of(self._target)[1:])
 
     def _apply(self, action: str, reply: str | None) -> StepResult:
         guess = kb.parse_guess(action)
@@ -125,7 +120,6 @@ class GuessMyCityEnv(TextGameEnv):
             # Last line of defence, whatever the oracle: one line, no name or alias, bounded length.
             text = clean_text(" ".join(text.split()), MAX_REPLY_LENGTH)
             text = clean_text(kb.redact(text, self._target), MAX_REPLY_LENGTH) or kb.UNSURE_REPLY
-        self._qa.append((action, text))
         return StepResult(
             reward=0.0 if success else -1.0, terminated=success, success=success, reply=text,
             history_lines=[f"Q: {action}", f"A: {text}"],

@@ -99,7 +99,6 @@ class TwentyQuestionsEnv(TextGameEnv):
         oracle = env_oracle(oracle, task="twenty_questions", kb_answer=answer, **oracle_kwargs)
         super().__init__(split=split, holdout_fraction=holdout_fraction, max_turns=max_turns,
                          oracle=oracle, render_mode=render_mode)
-        self._qa: list[tuple[str, str]] = []
 
     # ----------------------------------------------------------------- task hooks
     def instruction(self) -> str:
@@ -112,14 +111,11 @@ class TwentyQuestionsEnv(TextGameEnv):
                              f"valid targets: {list(self.all_targets)}")
         return word
 
-    def _on_reset(self, target: str) -> None:
-        self._qa = []
-
     def _request(self, action: str) -> OracleRequest | None:
         if not action:
             return None
         return OracleRequest(task="twenty_questions", secret=self._target, question=action,
-                             history=tuple(self._qa), aliases=self.kb.variants[self._target][1:])
+                             history=self.exchanges, aliases=self.kb.variants[self._target][1:])
 
     def _apply(self, action: str, reply: str | None) -> StepResult:
         guess = self.kb.parse_guess(action) if action else None
@@ -131,7 +127,6 @@ class TwentyQuestionsEnv(TextGameEnv):
         elif reply is None or self.kb.mentions(reply, self._target):
             reply = DONT_UNDERSTAND  # empty question, or an oracle reply that would leak the secret
         reply = reply.strip() or DONT_UNDERSTAND
-        self._qa.append((action, reply))
         return StepResult(
             reward=0.0 if success else -1.0, terminated=success, success=success, reply=reply,
             history_lines=[f"Q: {action}", f"A: {reply}"],
