@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from agents.algos.archer import ArcherConfig, pg_loss, q_targets
+from agents.algos.archer import ArcherConfig, pg_loss, q_targets, utterance_advantages
 from agents.algos.chai import best_of_k
 from agents.algos.common import gae, masked_mean
 from agents.algos.filtered_bc import top_fraction
@@ -19,6 +19,37 @@ def test_td_target_bootstraps_through_truncation_not_termination():
     next_v = torch.tensor([-2.0, -3.0, -5.0])
     y = q_targets(r, terminated, next_v, gamma=0.9)
     assert torch.allclose(y, torch.tensor([-1.0 - 1.8, -1.0 - 2.7, 0.0]))
+
+
+class _TableCritic(torch.nn.Module):
+    """Q and V read from tables, two heads each (the second a little higher: min picks the first)."""
+
+    def __init__(self, q: dict, v: dict):
+        super().__init__()
+        self.qt, self.vt = q, v
+        self.dummy = torch.nn.Parameter(torch.zeros(()))
+
+    def v(self, observations):
+        x = torch.tensor([self.vt[o] for o in observations])
+        return x, x + 1.0
+
+    def forward(self, observations, actions):
+        q = torch.tensor([self.qt[(o, a)] for o, a in zip(observations, actions)])
+        v, v2 = self.v(observations)
+        return q, q + 1.0, v, v2
+
+
+def test_utterance_advantage_q_and_td_by_hand():
+    critic = _TableCritic(q={("s0", "a"): -2.0, ("s1", "b"): -0.5, ("s1", "c"): -9.0},
+                          v={"s0": -3.0, "s1": -1.0, "s2": -4.0, "end": -7.0})
+    trans = [Transition("s0", "a", -1.0, "s1", terminated=False, truncated=False),
+             Transition("s1", "b", 0.0, "end", terminated=True, truncated=False),
+             Transition("s1", "c", -1.0, "s2", terminated=False, truncated=True)]
+    q = utterance_advantages(critic, trans, ArcherConfig(advantage="q", gamma=0.5, advantage_clip=5.0))
+    assert torch.allclose(q, torch.tensor([-2.0 + 3.0, -0.5 + 1.0, -5.0]))  # -9 + 1 = -8, clipped at -5
+    td = utterance_advantages(critic, trans, ArcherConfig(advantage="td", gamma=0.5))
+    # r + gamma * (1 - terminated) * V(s') - V(s): V(end) is ignored on termination; truncation bootstraps.
+    assert torch.allclose(td, torch.tensor([-1.0 + 0.5 * -1.0 + 3.0, 0.0 + 1.0, -1.0 + 0.5 * -4.0 + 1.0]))
 
 
 def test_gae_three_tokens_by_hand():
@@ -96,3 +127,5 @@ def test_archer_config_validation():
         ArcherConfig(gamma=0.0)
     with pytest.raises(ValueError, match="tau"):
         ArcherConfig(tau=1.5)
+    with pytest.raises(ValueError, match="advantage='mc'; choose one of"):
+        ArcherConfig(advantage="mc")

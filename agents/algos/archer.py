@@ -38,6 +38,9 @@ from agents.critic import make_target, polyak_update
 from agents.models import ModelConfig, make_critic
 
 
+ADVANTAGES = ("q", "td")
+
+
 @dataclass
 class ArcherConfig:
     gamma: float = 0.95
@@ -60,8 +63,15 @@ class ArcherConfig:
     # centring removes that offset so early actor steps do not push down every sampled utterance.
     # (No scaling: an uninformative critic then gives small steps rather than unit-size noise.)
     center_advantage: bool = True
+    # How the utterance advantage of an on-policy transition (s, a, r, s') is read from the critic:
+    #   "q":  min(Q1,Q2)(s, a) - min(V1,V2)(s)                      (the paper's eq. 4)
+    #   "td": r + gamma * (1 - terminated) * min(V1,V2)(s') - min(V1,V2)(s)   (one-step TD advantage)
+    # "td" uses the reply the env actually gave, so the critic need not predict it (see module docstring).
+    advantage: str = "q"
 
     def __post_init__(self):
+        if self.advantage not in ADVANTAGES:
+            raise ValueError(f"advantage={self.advantage!r}; choose one of {list(ADVANTAGES)}")
         if not 0.0 < self.gamma <= 1.0:
             raise ValueError(f"gamma={self.gamma} must be in (0, 1]")
         if not 0.0 < self.tau <= 1.0:
@@ -91,6 +101,30 @@ def advantage(critic, observations: list[str], actions: list[str]) -> Tensor:
     with torch.no_grad():
         q1, q2, v1, v2 = critic(observations, actions)
         return torch.minimum(q1, q2) - torch.minimum(v1, v2)
+
+
+def td_advantage(critic, transitions, gamma: float) -> Tensor:
+    """A = r + gamma * (1 - terminated) * min(V1, V2)(s') - min(V1, V2)(s), no grad, ``[B]``.
+    Truncation bootstraps through V(s'); termination does not."""
+    device = next(critic.parameters()).device
+    rewards = torch.tensor([t.reward for t in transitions], dtype=torch.float32, device=device)
+    terminated = torch.tensor([float(t.terminated) for t in transitions], device=device)
+    with torch.no_grad():
+        v = torch.minimum(*critic.v([t.observation for t in transitions]))
+        next_v = torch.minimum(*critic.v([t.next_observation for t in transitions]))
+    return q_targets(rewards, terminated, next_v, gamma) - v
+
+
+def utterance_advantages(critic, transitions, cfg: "ArcherConfig", chunk: int = 256) -> Tensor:
+    """The advantage of each transition's utterance, by ``cfg.advantage``, clipped to ``cfg.advantage_clip``."""
+    parts = []
+    for i in range(0, len(transitions), chunk):
+        part = transitions[i : i + chunk]
+        if cfg.advantage == "td":
+            parts.append(td_advantage(critic, part, cfg.gamma))
+        else:
+            parts.append(advantage(critic, [t.observation for t in part], [t.action for t in part]))
+    return torch.cat(parts).clamp(-cfg.advantage_clip, cfg.advantage_clip)
 
 
 def pg_loss(logp: Tensor, mask: Tensor, adv: Tensor) -> Tensor:
@@ -175,11 +209,7 @@ class Archer(ActorAlgorithm):
         trans = [t for ep in episodes for t in ep.transitions]
         device = self.actor.device
         # Advantages of this iteration's fresh utterances under the current critic, computed once.
-        adv_all = torch.cat([
-            advantage(self.learner.critic, [t.observation for t in trans[i : i + 256]],
-                      [t.action for t in trans[i : i + 256]])
-            for i in range(0, len(trans), 256)
-        ]).clamp(-self.cfg.advantage_clip, self.cfg.advantage_clip)
+        adv_all = utterance_advantages(self.learner.critic, trans, self.cfg)
         raw_mean, raw_std = adv_all.mean().item(), adv_all.std().item() if adv_all.numel() > 1 else 0.0
         if self.cfg.center_advantage:
             adv_all = adv_all - adv_all.mean()
