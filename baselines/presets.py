@@ -39,9 +39,9 @@ PRESETS: dict[str, dict] = {
                   "actor": "gpt2", "critic": "roberta-base", "device": "cuda"},
         # 50 critic and 3 actor steps per iteration, batch 256, Polyak tau, 10-20 warm-up iterations.
         "algo_args": {
-            "archer": {"critic_updates": 50, "actor_updates": 3, "batch_size": 256, "actor_batch_size": 256,
+            "archer": {"advantage": "q", "critic_updates": 50, "actor_updates": 3, "batch_size": 256, "actor_batch_size": 256,
                        "tau": 0.1, "warmup_iterations": 10, "critic_lr": 2e-5, "actor_lr": 1e-5},
-            "archer_baseline": {"critic_updates": 50, "actor_updates": 3, "batch_size": 256,
+            "archer_baseline": {"advantage": "q", "critic_updates": 50, "actor_updates": 3, "batch_size": 256,
                                 "actor_batch_size": 256, "tau": 0.1, "warmup_iterations": 10,
                                 "critic_lr": 2e-5, "actor_lr": 1e-5},
             "chai": {"critic.critic_updates": 50, "critic.batch_size": 256, "critic.critic_lr": 2e-5},
