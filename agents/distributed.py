@@ -90,6 +90,12 @@ def init(cpu: bool) -> int:
     return world_size()
 
 
+def shutdown() -> None:
+    """Leave the process group (end of a multi-process run); a no-op otherwise."""
+    if initialized():
+        torch.distributed.destroy_process_group()
+
+
 def barrier() -> None:
     if initialized() and world_size() > 1:
         torch.distributed.barrier()

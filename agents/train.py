@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from agents import distributed
 from agents.algos import ALGOS
 from agents.models import CRITIC_CHOICES, ModelConfig
 from agents.sft import SFTConfig
@@ -100,8 +101,9 @@ def main(argv=None) -> int:
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
     rows = train(cfg, resume=a.resume, progress=not a.no_progress)
-    from agents import distributed
-    if rows and distributed.is_main():
+    main_process = distributed.is_main()
+    distributed.shutdown()
+    if rows and main_process:
         last = rows[-1]
         print(f"final: trajectories {last['trajectories']}  eval_return {last['eval_return']:.3f} "
               f"± {last['eval_return_ci95']:.3f}  success {last['eval_success']:.3f}  -> {cfg.out}/metrics.csv")

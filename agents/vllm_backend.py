@@ -87,7 +87,8 @@ class VLLMRollout:
         prompts = self.actor.build_prompt_ids(observations)
         params = self._vllm.SamplingParams(temperature=self.algo.temperature, max_tokens=self.actor.max_new_tokens,
                                            logprobs=0, stop_token_ids=sorted(self.actor.stop_ids),
-                                           seed=int(torch.randint(0, 2**31 - 1, (1,), generator=self.algo.gen)))
+                                           seed=int(torch.randint(0, 2**31 - 1, (1,), generator=self.algo.gen,
+                                                                    device=self.algo.gen.device)))
         try:
             from vllm.inputs import TokensPrompt
             inputs = [TokensPrompt(prompt_token_ids=p) for p in prompts]
