@@ -347,7 +347,9 @@ class Actor(nn.Module):
         # `width` tokens sit at positions [total - width - 1, total - 1). Models that accept
         # `logits_to_keep` compute the LM head only there (prompts are long, actions short).
         extra = {"logits_to_keep": width + 1} if self._keeps_logits else {}
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions_from_mask(mask), **extra)
+        # No KV cache while scoring (also keeps gradient checkpointing from warning that it turns it off).
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions_from_mask(mask), use_cache=False,
+                         **extra)
         logits = out.logits[:, -(width + 1) : -1].float()  # [B, T, V]
         targets = ids[:, total - width :]  # [B, T], right-aligned
         logp_right = F.log_softmax(logits, -1).gather(-1, targets[..., None]).squeeze(-1)
