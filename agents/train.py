@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sft-episodes", type=int, default=SFTConfig.episodes)
     p.add_argument("--sft-expert-prob", type=float, default=SFTConfig.expert_prob)
     p.add_argument("--sft-epochs", type=int, default=SFTConfig.epochs)
+    p.add_argument("--sft-lr", type=float, default=SFTConfig.lr,
+                   help="SFT learning rate (the default suits the tiny model; pretrained actors want ~5e-5)")
     p.add_argument("--algo-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="override a field of the algorithm's config (repeatable), e.g. gamma=0.9, critic.tau=0.05")
     p.add_argument("--no-seed-buffer", action="store_true",
@@ -90,7 +92,7 @@ def config_from_args(a) -> TrainConfig:
                        rollout_trajectories=a.rollout_trajectories, num_envs=a.num_envs, eval_every=a.eval_every,
                        eval_episodes=a.eval_episodes, seed=a.seed, temperature=a.temperature, threads=a.threads,
                        out=a.out, model=model, sft=SFTConfig(episodes=a.sft_episodes, expert_prob=a.sft_expert_prob,
-                                                             epochs=a.sft_epochs, model=model),
+                                                             epochs=a.sft_epochs, lr=a.sft_lr, model=model),
                        algo_config=overrides, seed_buffer=not a.no_seed_buffer, rollout_backend=a.rollout_backend)
 
 
