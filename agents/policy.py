@@ -13,6 +13,7 @@ With other settings the samples are mildly off-policy and the caller decides whe
 
 from __future__ import annotations
 
+import copy
 import inspect
 import warnings
 from dataclasses import dataclass
@@ -119,7 +120,8 @@ class Actor(nn.Module):
         max_prompt_tokens: prompts are cut to this many tokens, dropping the oldest history lines
             first and never the instruction (unless it alone is too long).
         max_new_tokens: cap on sampled tokens per utterance (stop token included).
-        chat_template: wrap the observation as the user message of the tokenizer's chat template.
+        chat_template: wrap the observation as the user message of the tokenizer's chat template
+            (True), never (False), or when the tokenizer has one ("auto": chat / instruct models).
     """
 
     def __init__(
@@ -129,7 +131,7 @@ class Actor(nn.Module):
         *,
         max_prompt_tokens: int = 256,
         max_new_tokens: int = 24,
-        chat_template: bool = False,
+        chat_template: bool | str = False,
     ):
         super().__init__()
         if max_prompt_tokens < 1 or max_new_tokens < 1:
@@ -143,11 +145,17 @@ class Actor(nn.Module):
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.max_prompt_tokens = max_prompt_tokens
         self.max_new_tokens = max_new_tokens
-        self.chat_template = chat_template
+        if chat_template == "auto":
+            chat_template = bool(getattr(tokenizer, "chat_template", None))
+        elif chat_template and not getattr(tokenizer, "chat_template", None):
+            raise ValueError("chat_template=True but the tokenizer has no chat template; use 'auto' or False")
+        self.chat_template = bool(chat_template)
         self.stop_ids = newline_token_ids(tokenizer) | self._eos_ids()
         # transformers 5 renamed `past_key_values` to `cache` (deprecated alias until 5.40); older
         # or remote-code models still take `past_key_values`. Ask the signature once.
-        params = inspect.signature(model.forward).parameters
+        # A peft wrapper's forward takes **kwargs: ask the wrapped transformers model.
+        inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+        params = inspect.signature(inner.forward).parameters
         self._cache_kwarg = "cache" if "cache" in params else "past_key_values"
         self._keeps_logits = "logits_to_keep" in params
         self._warned_instruction_cut = False
@@ -339,7 +347,9 @@ class Actor(nn.Module):
         # `width` tokens sit at positions [total - width - 1, total - 1). Models that accept
         # `logits_to_keep` compute the LM head only there (prompts are long, actions short).
         extra = {"logits_to_keep": width + 1} if self._keeps_logits else {}
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions_from_mask(mask), **extra)
+        # No KV cache while scoring (also keeps gradient checkpointing from warning that it turns it off).
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions_from_mask(mask), use_cache=False,
+                         **extra)
         logits = out.logits[:, -(width + 1) : -1].float()  # [B, T, V]
         targets = ids[:, total - width :]  # [B, T], right-aligned
         logp_right = F.log_softmax(logits, -1).gather(-1, targets[..., None]).squeeze(-1)
@@ -359,3 +369,14 @@ class Actor(nn.Module):
 
     def forward(self, prompt_ids: list[list[int]], action_ids: list[list[int]]) -> tuple[Tensor, Tensor]:
         return self.log_probs(prompt_ids, action_ids)
+
+
+def body_copy(model: nn.Module) -> nn.Module:
+    """A deep copy of a causal LM's transformer body (e.g. GPT2Model of GPT2LMHeadModel), the starting point
+    of the critic's and the token value model's encoders. A peft (LoRA) actor is copied with its adapters
+    merged and every weight trainable again, so the copy is a plain model of its own."""
+    if not hasattr(model, "merge_and_unload"):
+        return copy.deepcopy(getattr(model, "base_model", model))
+    merged = copy.deepcopy(model).merge_and_unload()
+    body = getattr(merged, "base_model", merged)
+    return body.requires_grad_(True)

@@ -33,7 +33,7 @@ from tqdm import tqdm
 import archer_gym
 from archer_gym.evaluation import run_episode, scripted_policy
 from archer_gym.records import Episode, read_jsonl, write_jsonl
-from agents.models import ModelConfig, load_causal_lm, make_actor
+from agents.models import ModelConfig, load_causal_lm, make_actor, plain_model
 from agents.policy import Actor
 from agents.tiny import build_tiny_actor, load_pretrained_bundle, save_pretrained_bundle, train_tokenizer
 
@@ -64,7 +64,11 @@ class SFTConfig:
 
     def key(self) -> str:
         d = asdict(self)
-        d["model"] = {k: d["model"][k] for k in self.ACTOR_FIELDS}
+        model = self.model.cache_dict()
+        d["model"] = {k: model[k] for k in self.ACTOR_FIELDS}
+        if self.model.lora_r > 0:  # SFT with LoRA adapters (merged into the saved actor) is another actor
+            lora = ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules")
+            d["model"].update({k: getattr(self.model, k) for k in lora})
         d["version"] = SFT_VERSION
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -159,7 +163,7 @@ def run_sft(cfg: SFTConfig, out: str | os.PathLike | None = None, progress: bool
         model = build_tiny_actor(tokenizer, n_layer=cfg.model.tiny_layers, n_head=cfg.model.tiny_heads,
                                  n_embd=cfg.model.tiny_embd, n_positions=cfg.model.max_prompt_tokens + cfg.model.max_new_tokens + 8)
     else:
-        model, tokenizer = load_causal_lm(cfg.model.actor)
+        model, tokenizer = load_causal_lm(cfg.model.actor, cfg.model.dtype)
     actor = make_actor(model, tokenizer, cfg.model)
     prompts, actions = utterance_pairs(actor, episodes)
     losses = supervised_epochs(actor, prompts, actions, epochs=cfg.epochs, batch_size=cfg.batch_size,
@@ -167,7 +171,8 @@ def run_sft(cfg: SFTConfig, out: str | os.PathLike | None = None, progress: bool
     tmp = cached.with_name(cached.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save_pretrained_bundle(tmp / "actor", actor.model, actor.tokenizer)
+    # With LoRA the adapters are merged: the SFT actor is a plain model; RL adds fresh adapters on top.
+    save_pretrained_bundle(tmp / "actor", plain_model(actor.model), actor.tokenizer)
     write_jsonl(tmp / "data.jsonl", episodes)
     info = {"config": asdict(cfg), "losses": losses, "utterances": len(prompts), "seconds": time.time() - t0,
             "data_mean_return": float(np.mean([e.ret for e in episodes]))}
@@ -194,7 +199,7 @@ def main(argv=None) -> int:
     p.add_argument("--episodes", type=int, default=SFTConfig.episodes)
     p.add_argument("--expert-prob", type=float, default=SFTConfig.expert_prob)
     p.add_argument("--epochs", type=int, default=SFTConfig.epochs)
-    p.add_argument("--actor", default="tiny", help="'tiny' or a Hugging Face causal LM name/path")
+    p.add_argument("--actor", default="tiny", help="'tiny', 'smollm2', or a Hugging Face causal LM name/path")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-episodes", type=int, default=100, help="greedy eval episodes after training (0: skip)")
     a = p.parse_args(argv)

