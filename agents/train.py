@@ -68,9 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="SFT learning rate (the default suits the tiny model; pretrained actors want ~5e-5)")
     p.add_argument("--algo-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="override a field of the algorithm's config (repeatable), e.g. gamma=0.9, critic.tau=0.05")
-    p.add_argument("--no-seed-buffer", action="store_true",
-                   help="off-policy methods: keep only their own rollouts in the replay (the critic is still "
-                        "warmed up on the SFT data set)")
+    p.add_argument("--seed-buffer", action="store_true",
+                   help="off-policy methods: also keep the SFT data set in the replay (default: only their own "
+                        "rollouts; the critic's offline warm-up uses the SFT data set either way)")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -93,7 +93,7 @@ def config_from_args(a) -> TrainConfig:
                        eval_episodes=a.eval_episodes, seed=a.seed, temperature=a.temperature, threads=a.threads,
                        out=a.out, model=model, sft=SFTConfig(episodes=a.sft_episodes, expert_prob=a.sft_expert_prob,
                                                              epochs=a.sft_epochs, lr=a.sft_lr, model=model),
-                       algo_config=overrides, seed_buffer=not a.no_seed_buffer, rollout_backend=a.rollout_backend)
+                       algo_config=overrides, seed_buffer=a.seed_buffer, rollout_backend=a.rollout_backend)
 
 
 def main(argv=None) -> int:

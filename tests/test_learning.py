@@ -40,19 +40,19 @@ def _final_and_start(algo: str, seed: int, tmp_path) -> tuple[float, float]:
 
 
 def test_archer_raises_the_sft_return(tmp_path):
-    """ArCHer (default: TD advantage, see agents/algos/archer.py) beats its SFT start on the sampled eval return.
+    """ArCHer (defaults: TD advantage, own rollouts in the replay; see agents/algos/archer.py) raises the SFT
+    policy's sampled eval return by more than the seed-to-seed noise measured here.
 
-    Measured at this commit (seeds 0, 1): start -7.59, finals -7.04 and -5.56 (gain 1.29). The bar is the
-    eval's own standard error (100 episodes, per-episode std about 5 return units -> 0.5) on the mean of the
-    two seeds, and no seed may end below the start by more than that. Not asserted, because not met: a gain
-    larger than the seed-to-seed spread (1.48 here); see issue 7's notes and docs/results.
+    Measured when written (1 thread): start -7.59; finals -6.17 and -6.23 for seeds 0 and 1 (seeds 2 and 3 gave
+    -6.45 and -6.05). Noise: the two seeds' spread, and never less than the eval's own standard error (100
+    episodes, per-episode std about 5 return units -> 0.5).
     """
     results = [_final_and_start("archer", seed, tmp_path) for seed in (0, 1)]
     start = results[0][0]
     assert all(s == start for s, _ in results)  # every seed starts from the same SFT actor and eval
     finals = np.array([f for _, f in results])
     gain = finals.mean() - start
-    print(f"archer: start {start:.2f}, finals {finals.round(2).tolist()}, gain {gain:.2f}, "
-          f"seed spread {abs(finals[0] - finals[1]):.2f}")
-    assert gain > 0.5
-    assert finals.min() > start - 0.5
+    noise = max(abs(finals[0] - finals[1]), 0.5)
+    print(f"archer: start {start:.2f}, finals {finals.round(2).tolist()}, gain {gain:.2f}, noise {noise:.2f}")
+    assert gain > noise
+    assert finals.min() > start  # every seed improves
