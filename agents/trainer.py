@@ -418,10 +418,12 @@ def warm_start_critic(cfg: TrainConfig, learner, actor, sft_dir: Path, progress:
     learner.warm_start(sft_data, actor, steps, cache_root() / "critic" / key, progress=progress)
 
 
-def prepare(cfg: TrainConfig, progress: bool = True) -> None:
-    """Build (or find in the cache) what a run starts from: the SFT actor and, for ArCHer and CHAI, the
-    warmed-up critic. compare.py calls it once before starting runs in parallel."""
+def prepare(cfg: TrainConfig, progress: bool = True, critic: bool = True) -> None:
+    """Build (or find in the cache) what a run starts from: the SFT actor and, for ArCHer and CHAI (unless
+    ``critic=False``), the warmed-up critic. compare.py calls it once before starting runs in parallel."""
     sft_dir = run_sft(cfg.sft, progress=progress)
+    if not critic:
+        return
     actor = load_sft_actor(sft_dir, cfg.model)
     algo = build_algorithm(cfg.algo, actor, cfg.algorithm_config(), cfg.model, seed=cfg.seed)
     if algo.critic_learner is not None:

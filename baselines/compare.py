@@ -20,6 +20,7 @@ import math
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -146,24 +147,60 @@ def finished(out: Path, run: dict) -> bool:
 
 
 # --------------------------------------------------------------------------------------------- running
-def prepare_starts(p: dict) -> None:
-    """Build each task's SFT actor and the off-policy methods' warmed-up critic once, before the parallel
-    runs (they would all build the same cached artefacts at once)."""
+#: Methods whose runs start from the cached critic warm-up (agents.trainer.warm_start_critic).
+CRITIC_METHODS = ("archer", "archer_baseline", "chai")
+#: Rough cost order of one run (slowest first): the pool starts long runs first so no long run is left alone at the end.
+COST_ORDER = ("chai", "archer_baseline", "archer", "ppo", "filtered_bc", "bc")
+
+
+def prepare_starts(p: dict, critic: bool, progress: bool = True) -> None:
+    """Build each task's SFT actor (``critic=False``) or the critic methods' warmed-up critic (``critic=True``)
+    once, before the runs that need it (parallel runs would all build the same cached artefacts at once)."""
     from agents.trainer import prepare
     from agents.train import build_parser as train_parser, config_from_args
 
     done = set()
     for r in p["runs"]:
-        kind = (r["task"], "critic" if r["method"] in ("archer", "archer_baseline", "chai") else "sft")
-        if kind in done:
+        if r["task"] in done or (critic and r["method"] not in CRITIC_METHODS):
             continue
-        done.add(kind)
-        print(f"start point for {r['task']} ({kind[1]}; cached after the first build) ...", flush=True)
+        done.add(r["task"])
+        if progress:
+            print(f"start point for {r['task']} ({'critic warm-up' if critic else 'SFT actor'}; cached after the "
+                  "first build) ...", flush=True)
         cfg = config_from_args(train_parser().parse_args(command(r, Path(p["out"]), p["threads"])[3:]))
-        prepare(cfg)
+        prepare(cfg, progress=progress and not critic, critic=critic)
+
+
+class Background(threading.Thread):
+    """``fn()`` in a thread; ``check()`` re-raises its exception in the caller."""
+
+    def __init__(self, fn):
+        super().__init__(daemon=True)
+        self.fn, self.error = fn, None
+
+    def run(self):
+        try:
+            self.fn()
+        except BaseException as e:  # noqa: BLE001 (handed to the main thread)
+            self.error = e
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise RuntimeError(f"building the critic warm-up failed: {self.error}") from self.error
+
+
+def next_run(queue: list[dict], critic_ready: bool) -> dict | None:
+    """The first queued run that can start now (critic methods wait for the warm-up), or None."""
+    for r in queue:
+        if critic_ready or r["method"] not in CRITIC_METHODS:
+            queue.remove(r)
+            return r
+    return None
 
 
 def execute(p: dict, progress: bool = True) -> None:
+    """Run every unfinished run, ``p["jobs"]`` subprocesses at a time. The SFT actors are built first; the critic
+    warm-up then builds in a background thread (one slot) while the runs that do not need it start."""
     out = Path(p["out"])
     todo = [r for r in p["runs"] if not finished(out, r)]
     skipped = len(p["runs"]) - len(todo)
@@ -171,7 +208,14 @@ def execute(p: dict, progress: bool = True) -> None:
         print(f"{skipped} finished run(s) skipped (delete {out / 'runs'} to redo them)")
     if not todo:
         return
-    prepare_starts(p)
+    prepare_starts(p, critic=False, progress=progress)
+    warm = None
+    if any(r["method"] in CRITIC_METHODS for r in todo):
+        import torch
+
+        torch.set_num_threads(p["threads"])  # as each run's own process (reproducible warm-up)
+        warm = Background(lambda: prepare_starts(p, critic=True, progress=False))
+        warm.start()
     from tqdm import tqdm
 
     total = sum(r["trajectories"] for r in p["runs"])
@@ -180,11 +224,18 @@ def execute(p: dict, progress: bool = True) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": str(p["threads"]), "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     running: list[tuple[dict, subprocess.Popen]] = []
     failures = []
-    queue = list(todo)
+    queue = sorted(todo, key=lambda r: COST_ORDER.index(r["method"]) if r["method"] in COST_ORDER else 0)
+    if warm is not None:
+        tqdm.write("building the critic warm-up in the background; runs that do not need it start now")
     try:
         while queue or running:
-            while queue and len(running) < p["jobs"]:
-                r = queue.pop(0)
+            if warm is not None:
+                warm.check()
+            warming = warm is not None and warm.is_alive()
+            while queue and len(running) < p["jobs"] - int(warming):
+                r = next_run(queue, critic_ready=not warming)
+                if r is None:
+                    break
                 d = run_dir(out, r)
                 d.mkdir(parents=True, exist_ok=True)
                 log = open(d / "train.log", "a")

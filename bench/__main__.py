@@ -16,6 +16,7 @@ BENCHES = [
     ("webshop search", ["bench/webshop_search.py", "--episodes", "50", "--queries", "1000"]),
     ("oracle server", ["bench/oracle_server.py", "--requests", "500"]),
     ("sample efficiency", ["bench/sample_efficiency.py"]),
+    ("critic quality", ["bench/critic_quality.py", "--states", "30", "--rollouts", "3"]),
 ]
 
 

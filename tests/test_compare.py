@@ -86,3 +86,24 @@ def test_killed_comparison_resumes_without_redoing_finished_runs(tmp_path):
         rows = list(csv.DictReader(f))
     assert {(r["seed"], r["trajectories"]) for r in rows} == {("0", "0"), ("0", "64"), ("1", "0"), ("1", "64")}
     assert (out / "summary.md").exists() and (out / "curves.png").exists()
+
+
+def test_critic_runs_wait_for_the_warm_up_and_long_runs_start_first():
+    from baselines.compare import COST_ORDER, Background, next_run
+
+    runs = [{"method": m, "seed": 0} for m in ("bc", "archer", "ppo", "chai")]
+    queue = sorted(runs, key=lambda r: COST_ORDER.index(r["method"]))
+    assert [r["method"] for r in queue] == ["chai", "archer", "ppo", "bc"]
+    assert next_run(queue, critic_ready=False)["method"] == "ppo"  # chai and archer wait for the critic
+    assert next_run(queue, critic_ready=False)["method"] == "bc"
+    assert next_run(queue, critic_ready=False) is None
+    assert next_run(queue, critic_ready=True)["method"] == "chai"
+
+    def boom():
+        raise OSError("disk full")
+
+    t = Background(boom)
+    t.start()
+    t.join()
+    with pytest.raises(RuntimeError, match="critic warm-up failed: disk full"):
+        t.check()
