@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 import transformers
 
+from agents import distributed
 from agents.critic import DoubleCritic
 from agents.policy import Actor, body_copy
 from agents.tiny import build_tiny_encoder, load_minilm
@@ -86,8 +87,8 @@ class ModelConfig:
             name = self.device
         if name.startswith("cuda") and not torch.cuda.is_available():
             raise RuntimeError(f"device={self.device!r} but torch.cuda.is_available() is False; use --device cpu")
-        if name == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            name = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+        if name == "cuda" and distributed.env_world_size() > 1:
+            name = f"cuda:{distributed.local_rank()}"
         return torch.device(name)
 
     def cache_dict(self) -> dict:
