@@ -371,7 +371,7 @@ def plot_curves(rows: list[dict], refs: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     tasks = sorted({r["task"] for r in rows})
-    fig, axes = plt.subplots(1, len(tasks), figsize=(6.5 * len(tasks), 4.5), squeeze=False)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(7.8 * len(tasks), 4.5), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         trows = [r for r in rows if r["task"] == task]
         for i, method in enumerate([m for m in METHODS if any(r["algo"] == m for r in trows)]):
@@ -386,14 +386,27 @@ def plot_curves(rows: list[dict], refs: dict, path: Path) -> None:
                 ax.axhline(refs[task][name], ls=style, color="gray", lw=1)
                 ax.annotate(f"{name} {refs[task][name]:.1f}", (0, refs[task][name]), fontsize=8, color="gray",
                             xytext=(2, 2), textcoords="offset points")
+        # Limits from the means and the reference lines, not the bands: with 3 seeds a t-interval is 2.5
+        # standard deviations wide and one diverging seed's band would flatten every other curve.
+        ax.set_ylim(*curve_limits(trows, refs.get(task, {})))
         ax.set_title(TASKS[task])
         ax.set_xlabel("trajectories")
         ax.set_ylabel("eval return (sampled policy; mean ± 95% CI over seeds)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def curve_limits(rows: list[dict], refs: dict, margin: float = 1.5) -> tuple[float, float]:
+    """y-limits of a task's panel: every method's mean curve and the reference returns, plus ``margin``."""
+    values = list(refs.values())
+    for method in {r["algo"] for r in rows}:
+        values += [c[1] for c in mean_curve([r for r in rows if r["algo"] == method], METRIC) if c[1] == c[1]]
+    if not values:
+        return -1.0, 1.0
+    return min(values) - margin, max(values) + margin
 
 
 def write_long_csv(rows: list[dict], path: Path) -> None:
