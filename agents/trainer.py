@@ -66,7 +66,8 @@ class TrainConfig:
     # Off-policy methods also keep the SFT data set in their replay. Off by default, measured: ArCHer's critic
     # then fits the scripted (mostly expert) episodes rather than the actor's own states, and ArCHer's
     # sampled eval return after 512 trajectories was -7.04 / -5.56 (seeds 0, 1) with it, -6.17 / -6.23 /
-    # -6.45 / -6.05 (seeds 0-3) without it, from -7.59. The critic's offline warm-up uses the SFT data either way.
+    # -6.45 / -6.05 (seeds 0-3) without it, from -7.59 (measured at e15d4a0, before the fused-GELU tiny
+    # model). The critic's offline warm-up uses the SFT data either way.
     seed_buffer: bool = False
     seed: int = 0
     temperature: float = 1.0
