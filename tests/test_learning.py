@@ -44,8 +44,8 @@ def test_archer_raises_the_sft_return(tmp_path):
     policy's sampled eval return by more than the seed-to-seed noise measured here.
 
     Measured at 6dfd14c (1 thread): start -7.59; finals -6.37 and -6.07 for seeds 0 and 1, gain 1.37 against a
-    noise of 0.50 (before the fused-GELU tiny model: -6.17 and -6.23). Noise: the two seeds' spread, and never less than the eval's own standard error (100
-    episodes, per-episode std about 5 return units -> 0.5).
+    noise of 0.50 (before the fused-GELU tiny model: -6.17 and -6.23). Noise: the two seeds' spread, and never
+    less than the eval's own standard error (100 episodes, per-episode std about 5 return units -> 0.5).
     """
     results = [_final_and_start("archer", seed, tmp_path) for seed in (0, 1)]
     start = results[0][0]

@@ -22,7 +22,8 @@ whose expectation over the reply s' is eq. 4 when Q and V agree. Q(s, a) must *p
 reply (is this guess right? does this question split the candidates?); the TD form reads the reply
 the env actually gave. On 496 (state, utterance) pairs of the SFT policy on TwentyQuestionsSubset
 with Monte-Carlo ground truth (bench/critic_quality.py), the warm-up critic's Q - V correlates 0.10 with
-the true advantage within a state, the TD form 0.75 (0.23 and 0.73 before the fused-GELU tiny model); with "q" the tiny-model actor drifts to guessing (docs/results).
+the true advantage within a state, the TD form 0.75 (0.23 and 0.73 before the fused-GELU tiny model);
+with "q" the tiny-model actor drifts to guessing (docs/results).
 The critic itself (both Q and V, targets, fresh actor samples) is trained exactly as above.
 
 ``token_baseline=True`` is the paper's variant with a
