@@ -46,12 +46,14 @@ def replay(env_id: str, target: str, history: list[str]):
     return env, obs
 
 
-def continuation_returns(actor, env_id: str, starts, gamma: float, gen) -> list[float]:
-    """Discounted return from each (target, history, action) onwards, the actor acting after ``action``."""
-    envs, obs, ret, disc, done = [], [], [], [], []
+def continuation_returns(actor, env_id: str, starts, gamma: float, gen) -> tuple[list[float], list[Transition]]:
+    """Discounted return from each (target, history, action) onwards, the actor acting after ``action``, and
+    each start's first step as a transition (the env is deterministic given target and history)."""
+    envs, obs, ret, disc, done, first = [], [], [], [], [], []
     for target, history, action in starts:
-        env, _ = replay(env_id, target, history)
+        env, o0 = replay(env_id, target, history)
         o, r, term, trunc, _ = env.step(action)
+        first.append(Transition(o0, action, float(r), o, bool(term), bool(trunc)))
         envs.append(env), obs.append(o), ret.append(r), disc.append(gamma), done.append(term or trunc)
     while not all(done):
         live = [i for i, d in enumerate(done) if not d]
@@ -62,7 +64,7 @@ def continuation_returns(actor, env_id: str, starts, gamma: float, gen) -> list[
                 ret[i] += disc[i] * r
                 disc[i] *= gamma
                 done[i] = term or trunc
-    return ret
+    return ret, first
 
 
 def build_probe(actor, env_id: str, states: int, per_state: int, rollouts: int, gamma: float, seed: int):
@@ -88,10 +90,10 @@ def build_probe(actor, env_id: str, states: int, per_state: int, rollouts: int, 
         candidates = actor.sample([obs] * per_state, generator=gen).texts + [expert(obs)]
         for action in dict.fromkeys(candidates):
             pairs.append((target, history, obs, action))
-    returns = continuation_returns(actor, env_id, [(t, h, a) for t, h, _, a in pairs for _ in range(rollouts)],
-                                   gamma, gen)
+    returns, first = continuation_returns(actor, env_id, [(t, h, a) for t, h, _, a in pairs for _ in range(rollouts)],
+                                          gamma, gen)
     truth = np.array(returns).reshape(len(pairs), rollouts).mean(1)
-    return pairs, truth
+    return pairs, truth, first[::rollouts]  # one transition per pair
 
 
 def score(estimate: np.ndarray, truth: np.ndarray, groups: list[list[int]]) -> tuple[float, float]:
@@ -126,13 +128,8 @@ def main(argv=None) -> None:
     learner = CriticLearner(acfg, cfg.model, actor, np.random.default_rng(0))
     warm_start_critic(cfg, learner, actor, sft_dir, progress=True)
     t0 = time.time()
-    pairs, truth = build_probe(actor, a.env, a.states, a.per_state, a.rollouts, acfg.gamma, a.seed)
+    pairs, truth, trans = build_probe(actor, a.env, a.states, a.per_state, a.rollouts, acfg.gamma, a.seed)
     probe_s = time.time() - t0
-    trans = []
-    for target, history, obs, action in pairs:
-        env, _ = replay(a.env, target, history)
-        next_obs, r, term, trunc, _ = env.step(action)
-        trans.append(Transition(obs, action, float(r), next_obs, bool(term), bool(trunc)))
     groups: dict[str, list[int]] = {}
     for i, (_, _, obs, _) in enumerate(pairs):
         groups.setdefault(obs, []).append(i)
