@@ -374,8 +374,10 @@ def plot_curves(rows: list[dict], refs: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, len(tasks), figsize=(7.8 * len(tasks), 4.5), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         trows = [r for r in rows if r["task"] == task]
+        means: list[float] = []
         for i, method in enumerate([m for m in METHODS if any(r["algo"] == m for r in trows)]):
             curve = mean_curve([r for r in trows if r["algo"] == method], METRIC)
+            means += [c[1] for c in curve]
             x = np.array([c[0] for c in curve])
             y = np.array([c[1] for c in curve])
             h = np.nan_to_num(np.array([c[2] for c in curve]))
@@ -388,7 +390,7 @@ def plot_curves(rows: list[dict], refs: dict, path: Path) -> None:
                             xytext=(2, 2), textcoords="offset points")
         # Limits from the means and the reference lines, not the bands: with 3 seeds a t-interval is 2.5
         # standard deviations wide and one diverging seed's band would flatten every other curve.
-        ax.set_ylim(*curve_limits(trows, refs.get(task, {})))
+        ax.set_ylim(*curve_limits(means, refs.get(task, {})))
         ax.set_title(TASKS[task])
         ax.set_xlabel("trajectories")
         ax.set_ylabel("eval return (sampled policy; mean ± 95% CI over seeds)")
@@ -399,11 +401,10 @@ def plot_curves(rows: list[dict], refs: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def curve_limits(rows: list[dict], refs: dict, margin: float = 1.5) -> tuple[float, float]:
-    """y-limits of a task's panel: every method's mean curve and the reference returns, plus ``margin``."""
-    values = list(refs.values())
-    for method in {r["algo"] for r in rows}:
-        values += [c[1] for c in mean_curve([r for r in rows if r["algo"] == method], METRIC) if c[1] == c[1]]
+def curve_limits(means: list[float], refs: dict, margin: float = 1.5) -> tuple[float, float]:
+    """y-limits of a task's panel: the points of every method's mean curve (nan skipped) and the reference
+    returns, plus ``margin``."""
+    values = [v for v in [*means, *refs.values()] if v == v]
     if not values:
         return -1.0, 1.0
     return min(values) - margin, max(values) + margin

@@ -69,11 +69,16 @@ def test_curve_limits_follow_the_means_and_references_not_the_bands():
     # One seed of "ppo" diverges: its band is huge, but the limits come from the means and the references.
     rows = [_row("archer", s, t, -8 + t / 64) for s in (0, 1, 2) for t in (0, 64, 128)]
     rows += [_row("ppo", s, t, -8.0 if s else -8.0 - t / 4) for s in (0, 1, 2) for t in (0, 64, 128)]
-    lo, hi = compare.curve_limits(rows, {"expert": -3.0, "random": -14.0}, margin=1.0)
+
+    def means(rows):  # as plot_curves collects them: every method's mean curve
+        return [c[1] for m in ("archer", "ppo") for c in compare.mean_curve([r for r in rows if r["algo"] == m],
+                                                                             compare.METRIC)]
+
+    lo, hi = compare.curve_limits(means(rows), {"expert": -3.0, "random": -14.0}, margin=1.0)
     ppo_mean, ppo_band = compare.mean_ci([-40.0, -8.0, -8.0])  # at 128 trajectories
     assert (lo, hi) == (pytest.approx(ppo_mean - 1.0), -2.0) and ppo_mean - ppo_band < lo - 40
     rows += [_row("ppo", 3, 128, -200.0)]  # the mean at 128 moves to (-40 - 8 - 8 - 200) / 4 = -64
-    assert compare.curve_limits(rows, {"expert": -3.0}, margin=1.0) == (-65.0, -2.0)
+    assert compare.curve_limits(means(rows), {"expert": -3.0}, margin=1.0) == (-65.0, -2.0)
 
 
 @pytest.mark.slow
