@@ -46,6 +46,23 @@ def last_token(hidden: Tensor, mask: Tensor) -> Tensor:
     return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
 
 
+def _no_empty_rows(inputs: dict[str, Tensor], pad_id: int) -> dict[str, Tensor]:
+    """A text of no tokens (an empty utterance, for a tokenizer without BOS/CLS) is read as one pad token, the
+    same alone as in any batch (an encoder cannot take a width-0 batch, and a row with no attended token
+    pools nothing)."""
+    ids, mask = inputs["input_ids"], inputs["attention_mask"]
+    if ids.shape[1] == 0:
+        inputs = {k: torch.zeros((ids.shape[0], 1), dtype=v.dtype, device=v.device) for k, v in inputs.items()}
+        inputs["input_ids"].fill_(pad_id)
+        ids, mask = inputs["input_ids"], inputs["attention_mask"]
+    empty = mask.sum(1) == 0
+    if bool(empty.any()):
+        mask = mask.clone()
+        mask[empty, 0] = 1  # right padding: column 0 holds the pad token
+        inputs = {**inputs, "attention_mask": mask}
+    return inputs
+
+
 class TextEncoder(nn.Module):
     """Text -> `[B, H]` by pooling an encoder's last hidden state: the masked mean (bidirectional
     encoders such as BERT / MiniLM) or the last real token (causal models such as GPT-2, where only
@@ -53,6 +70,12 @@ class TextEncoder(nn.Module):
 
     Long texts keep their RIGHT end (truncation_side="left"): for an observation the recent turns
     matter more than the oldest ones, and the instruction is short.
+
+    Batches are RIGHT-padded, so a text's tokens sit at positions 0..n-1 whatever its batch-mates'
+    lengths, and (causal or bidirectional) attention masks the padding: a text encodes the same alone and
+    in any batch (tests/test_critic.py pins it for every encoder kind). Left padding without position ids,
+    as an actor's tokenizer is set, shifted a GPT-2 body's positions by the batch's longest text: the
+    same pairs' Q - V differed by 0.22 on average batched vs alone (issue 20, at 196c887).
     """
 
     def __init__(self, encoder: nn.Module, tokenizer, max_length: int = 256, pooling: str = "mean"):
@@ -69,12 +92,14 @@ class TextEncoder(nn.Module):
     def forward(self, texts: list[str]) -> Tensor:
         device = next(self.encoder.parameters()).device
         # Set per call: the same tokenizer object may be shared with an actor that wants "left"
-        # padding and a different truncation side.
+        # padding and a different truncation side (see the class docstring for why right padding).
         self.tokenizer.truncation_side = "left"
+        self.tokenizer.padding_side = "right"
         batch = self.tokenizer(
             list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
         ).to(device)
         inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+        inputs = _no_empty_rows(inputs, self.tokenizer.pad_token_id)
         hidden = self.encoder(**inputs).last_hidden_state  # [B, L, H]
         pool = masked_mean if self.pooling == "mean" else last_token
         return pool(hidden, inputs["attention_mask"])

