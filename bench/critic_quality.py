@@ -1,26 +1,47 @@
-"""How well ArCHer's critic ranks utterances: its advantage against Monte-Carlo ground truth.
+"""How well ArCHer's critic ranks utterances: its advantage estimators against the MDP's ground truth.
 
-    python bench/critic_quality.py                      # TwentyQuestionsSubset-v0, the cached warm-up critic
+    python bench/critic_quality.py                       # TwentyQuestionsSubset-v0, the default critic after its warm-up
     python bench/critic_quality.py --states 60 --rollouts 4
+    python bench/critic_quality.py --critic runs/x/checkpoint/critic.safetensors   # a trained run's critic
+    python bench/critic_quality.py --json out.json       # the figures as JSON too
 
-Builds a probe set from the SFT actor: states it visits on the train split, and at each state a few of its own
-sampled utterances plus the scripted expert's. The ground truth Q(s, a) of each pair is the mean discounted
-return of ``--rollouts`` continuations by the SFT actor after taking ``a`` in ``s`` (replayed from the same
-target and history). Then it scores the critic's two advantage estimators (agents.algos.archer):
+The probe: states the SFT actor visits on the train split, and at each state a few of its own sampled
+utterances plus the scripted expert's. The agent does not see the hidden target, so the MDP's state is the
+dialogue, and the true Q(s, a) averages over every target **consistent with the dialogue** (the targets for
+which replaying the history gives the same replies; the prior over targets is uniform and the policy sees only
+the dialogue, so the posterior is uniform over them). Each pair's ground truth is the mean discounted return of
+``--rollouts`` continuations by the SFT actor after taking ``a`` in ``s``, their targets drawn in turn from the
+consistent ones (two halves, each stratified over the targets). Earlier versions of this bench kept the
+episode's own hidden target, which rewards an estimator that reads the env's reply (the TD form) and caps a
+perfect Q(s, a) at about 0.56 (issue 20).
 
-- ``q``:  min Q(s, a) - min V(s)                       (the paper's eq. 4)
-- ``td``: r + gamma (1 - terminated) min V(s') - min V(s)   (s' the reply the env gave; ArCHer's default here)
+Estimators (agents.algos.archer):
 
-Figures: the within-state correlation of each with the true advantage (both centred per state), and the share
-of within-state pairs whose true Q differs by more than 0.5 that each orders correctly. Note that the ground
-truth is conditioned on the episode's hidden target, as the TD form's reply is; Q(s, a) can only predict it.
+- ``q``:  min Q(s, a) - min V(s)                              (the paper's eq. 4; ArCHer's actor uses it)
+- ``td``: r + gamma (1 - done) min V(s') - min V(s)           (s' the reply of the episode's own target)
+
+Figures: the within-state correlation of each with the true advantage (estimate and truth both centred per
+state), the share of within-state pairs whose true Q differs by more than 0.5 that it orders right, and two
+ceilings, what a perfect critic would score against this Monte-Carlo truth:
+
+- perfect Q - V: the true advantage itself; below 1 only through the truth's Monte-Carlo noise: the square
+  root of the truth's reliability (its two halves' correlation, Spearman-Brown corrected).
+- perfect TD: r + gamma V*(s') - V*(s) with the true V, on the episode's own reply; below the first because one
+  reply is one sample of what Q averages. V*(s') comes from its own ``--rollouts`` continuations over the targets
+  consistent with s', and the figure is corrected for their noise the same way.
+
+For Twenty Questions, guesses are also split into consistent with the dialogue (the word could still be the
+target) and inconsistent (a word the replies already ruled out): their mean critic min Q, the truth, and in how
+many states with both kinds the critic puts the consistent guesses above the inconsistent ones.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,30 +52,76 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import archer_gym  # noqa: E402,F401
-from agents.algos.archer import CriticLearner, utterance_advantages  # noqa: E402
-from agents.sft import load_sft_actor, run_sft  # noqa: E402
-from agents.trainer import TrainConfig, warm_start_critic  # noqa: E402
 from archer_gym import Transition  # noqa: E402
 
 
-def replay(env_id: str, target: str, history: list[str]):
-    """A fresh train-split env replayed to the state after ``history`` for ``target``; (env, observation)."""
-    env = gym.make(env_id, split="train").unwrapped
-    obs, _ = env.reset(seed=0, options={"target": target})
-    for action in history:
-        obs, *_ = env.step(action)
-    return env, obs
+# --------------------------------------------------------------------------------------------- the MDP truth
+class Replayer:
+    """Replays train-split episodes of one env id to a given (target, history); reuses its env objects."""
+
+    def __init__(self, env_id: str):
+        self.env_id = env_id
+        self.pool: list = []
+
+    def env(self, slot: int):
+        while len(self.pool) <= slot:
+            self.pool.append(gym.make(self.env_id, split="train").unwrapped)
+        return self.pool[slot]
+
+    def replay(self, slot: int, target: str, history: list[str]) -> tuple[object, str, bool]:
+        """(env at the state after ``history``, its observation, whether the episode ended on the way)."""
+        env = self.env(slot)
+        obs, _ = env.reset(seed=0, options={"target": target})
+        for action in history:
+            obs, _, term, trunc, _ = env.step(action)
+            if term or trunc:
+                return env, obs, True
+        return env, obs, False
+
+    def consistent_targets(self, history: list[str], observation: str) -> list[str]:
+        """The targets for which ``history`` gives the same dialogue (the MDP state) as ``observation``."""
+        env = self.env(0)
+        out = []
+        for target in env.targets:
+            _, obs, ended = self.replay(0, target, history)
+            if obs == observation and not ended:
+                out.append(target)
+        return out
 
 
-def continuation_returns(actor, env_id: str, starts, gamma: float, gen) -> tuple[list[float], list[Transition]]:
-    """Discounted return from each (target, history, action) onwards, the actor acting after ``action``, and
-    each start's first step as a transition (the env is deterministic given target and history)."""
+@dataclass
+class Probe:
+    """(state, utterance) pairs and their Monte-Carlo truth; arrays are ``[pairs]``."""
+
+    pairs: list[tuple[str, list[str], str, str]]   # (episode's target, history, observation, action)
+    truth: np.ndarray                               # Q*(s, a) from every rollout
+    truth_halves: tuple[np.ndarray, np.ndarray]     # the same from each stratified half
+    td_star: np.ndarray                             # r + gamma V*(s'), s' the episode's own reply
+    td_star_halves: tuple[np.ndarray, np.ndarray]
+    first: list[Transition]                         # each pair's step for the episode's own target
+    guess: list[str] = field(default_factory=list)  # the word a guess names ("" if not a guess)
+    guess_consistent: list[bool] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def groups(self) -> list[list[int]]:
+        by_state: dict[str, list[int]] = {}
+        for i, (_, _, obs, _) in enumerate(self.pairs):
+            by_state.setdefault(obs, []).append(i)
+        return list(by_state.values())
+
+
+def _rollouts(actor, replayer: Replayer, starts, gamma: float, gen, first_only: bool = False):
+    """For each (target, history, action): the discounted return with the actor acting after ``action`` (batched
+    256 at a time), and the first step as (reward, next observation, episode ended). The episode ends at
+    termination or at the turn cap (the return is the true return: nothing follows the cap)."""
     envs, obs, ret, disc, done, first = [], [], [], [], [], []
-    for target, history, action in starts:
-        env, o0 = replay(env_id, target, history)
+    for slot, (target, history, action) in enumerate(starts):
+        env, _, _ = replayer.replay(slot, target, history)
         o, r, term, trunc, _ = env.step(action)
-        first.append(Transition(o0, action, float(r), o, bool(term), bool(trunc)))
-        envs.append(env), obs.append(o), ret.append(r), disc.append(gamma), done.append(term or trunc)
+        first.append((float(r), o, bool(term or trunc)))
+        envs.append(env), obs.append(o), ret.append(float(r)), disc.append(gamma), done.append(term or trunc)
+    if first_only:
+        return ret, first
     while not all(done):
         live = [i for i, d in enumerate(done) if not d]
         for c in range(0, len(live), 256):
@@ -67,13 +134,28 @@ def continuation_returns(actor, env_id: str, starts, gamma: float, gen) -> tuple
     return ret, first
 
 
-def build_probe(actor, env_id: str, states: int, per_state: int, rollouts: int, gamma: float, seed: int):
+def _stratified(targets: list[str], n: int, rng: np.random.Generator) -> list[str]:
+    """``n`` targets taken in turn from a random order of ``targets`` (every target equally often, up to one)."""
+    order = rng.permutation(len(targets))
+    return [targets[order[j % len(order)]] for j in range(n)]
+
+
+def build_probe(actor, env_id: str, states: int, per_state: int, rollouts: int, gamma: float, seed: int) -> Probe:
+    """States of whole SFT-actor episodes (a random ``states`` of them), ``per_state`` actor samples and the expert's
+    utterance at each, and per pair two sets of ``rollouts`` continuations (``rollouts`` even, two stratified
+    halves each): over the targets consistent with s (the truth Q*(s, a)), and over those consistent with s', the
+    dialogue after the episode's own reply (r + gamma V*(s'), the perfect TD estimate)."""
+    if rollouts < 2 or rollouts % 2:
+        raise ValueError(f"--rollouts {rollouts}: need an even number >= 2 (two stratified halves)")
+    t0 = time.time()
     gen = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    replayer = Replayer(env_id)
     env = gym.make(env_id, split="train").unwrapped
     expert = env.scripted_policies()["expert"](env, np.random.default_rng(seed))
     visited, k = [], 0
-    while len(visited) < 3 * states:  # states of whole SFT episodes, then a random subset
-        target = env.all_targets[k % len(env.all_targets)]
+    while len(visited) < 3 * states:
+        target = env.targets[k % len(env.targets)]
         obs, _ = env.reset(seed=seed + k, options={"target": target})
         history, done = [], False
         while not done:
@@ -83,64 +165,196 @@ def build_probe(actor, env_id: str, states: int, per_state: int, rollouts: int, 
             history.append(action)
             done = term or trunc
         k += 1
-    rng = np.random.default_rng(seed)
     chosen = [visited[i] for i in rng.permutation(len(visited))[:states]]
-    pairs = []
+    pairs, consistent = [], []
     for target, history, obs in chosen:
+        cands = replayer.consistent_targets(history, obs)
         candidates = actor.sample([obs] * per_state, generator=gen).texts + [expert(obs)]
         for action in dict.fromkeys(candidates):
             pairs.append((target, history, obs, action))
-    returns, first = continuation_returns(actor, env_id, [(t, h, a) for t, h, _, a in pairs for _ in range(rollouts)],
-                                          gamma, gen)
-    truth = np.array(returns).reshape(len(pairs), rollouts).mean(1)
-    return pairs, truth, first[::rollouts]  # one transition per pair
+            consistent.append(cands)
+    n, half = len(pairs), rollouts // 2
+    # The episode's own step: the TD form's transition, and the s' whose consistent targets the TD rollouts use.
+    _, own_first = _rollouts(actor, replayer, [(t, h, a) for t, h, _, a in pairs], gamma, gen, first_only=True)
+    starts, which = [], []  # which: (set 0 truth / 1 TD, half, pair)
+    for i, (_, history, _, action) in enumerate(pairs):
+        r0, next_obs, ended = own_first[i]
+        after = [] if ended else replayer.consistent_targets(history + [action], next_obs)
+        for kind, targets in ((0, consistent[i]), (1, after)):
+            for h in (0, 1):
+                for t in (_stratified(targets, half, rng) if targets else []):
+                    starts.append((t, history, action))
+                    which.append((kind, h, i))
+    returns, _ = _rollouts(actor, replayer, starts, gamma, gen)
+    sums, counts = np.zeros((2, 2, n)), np.zeros((2, 2, n))
+    for (kind, h, i), g in zip(which, returns):
+        sums[kind, h, i] += g
+        counts[kind, h, i] += 1
+    means = sums / np.maximum(counts, 1)
+    for i, (r0, _, ended) in enumerate(own_first):
+        if ended:  # a terminal reply needs no V(s'): the perfect TD estimate is r itself
+            means[1, :, i] = r0
+    first = [Transition(p[2], p[3], r, o, bool(ended), False) for p, (r, o, ended) in zip(pairs, own_first)]
+    probe = Probe(pairs, means[0].mean(0), (means[0, 0], means[0, 1]), means[1].mean(0), (means[1, 0], means[1, 1]),
+                  first, seconds=time.time() - t0)
+    kb = getattr(env, "kb", None)
+    if kb is not None and hasattr(kb, "parse_guess"):  # Twenty Questions: which guesses are still possible
+        for (_, _, _, action), cands in zip(pairs, consistent):
+            word = kb.parse_guess(action) or ""
+            probe.guess.append(word)
+            probe.guess_consistent.append(word in cands)
+    return probe
 
 
-def score(estimate: np.ndarray, truth: np.ndarray, groups: list[list[int]]) -> tuple[float, float]:
-    """(within-state correlation, pair ordering accuracy)."""
-    a, b, right, total = [], [], 0, 0
+# --------------------------------------------------------------------------------------------- scoring
+def within_state_corr(estimate: np.ndarray, truth: np.ndarray, groups: list[list[int]]) -> float:
+    """Correlation of ``estimate`` and ``truth``, both centred within each state (states with one pair skipped)."""
+    a, b = [], []
     for g in groups:
-        if len(g) < 2:
-            continue
-        a += list(estimate[g] - estimate[g].mean())
-        b += list(truth[g] - truth[g].mean())
+        if len(g) > 1:
+            a += list(estimate[g] - estimate[g].mean())
+            b += list(truth[g] - truth[g].mean())
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def ordered_right(estimate: np.ndarray, truth: np.ndarray, groups: list[list[int]], margin: float = 0.5) -> float:
+    """Share of within-state pairs whose true Q differs by more than ``margin`` that ``estimate`` orders right."""
+    right = total = 0
+    for g in groups:
         for x in range(len(g)):
             for y in range(x + 1, len(g)):
-                if abs(truth[g[x]] - truth[g[y]]) > 0.5:
+                d = truth[g[x]] - truth[g[y]]
+                if abs(d) > margin:
                     total += 1
-                    right += (estimate[g[x]] - estimate[g[y]]) * (truth[g[x]] - truth[g[y]]) > 0
-    return float(np.corrcoef(a, b)[0, 1]), right / max(total, 1)
+                    right += (estimate[g[x]] - estimate[g[y]]) * d > 0
+    return right / max(total, 1)
 
 
-def main(argv=None) -> None:
+def ceilings(probe: Probe) -> dict[str, float]:
+    """What a perfect critic scores against this truth (see the module docstring)."""
+    groups = probe.groups()
+
+    def reliability(halves) -> float:  # of the mean of both halves (Spearman-Brown on their correlation)
+        r = max(within_state_corr(*halves, groups), 1e-6)
+        return 2 * r / (1 + r)
+
+    rel_truth, rel_td = reliability(probe.truth_halves), reliability(probe.td_star_halves)
+    # corr(X*, truth) of a noiseless X*: 1 * sqrt(rel_truth) for the true advantage; for the perfect TD estimate,
+    # its Monte-Carlo estimate's correlation with the truth, corrected for that estimate's own noise.
+    td = within_state_corr(probe.td_star, probe.truth, groups) / np.sqrt(rel_td)
+    return {"truth_reliability": rel_truth, "td_reliability": rel_td, "q": float(np.sqrt(rel_truth)),
+            "td": float(min(td, np.sqrt(rel_truth)))}
+
+
+def critic_estimates(critic, probe: Probe, cfg) -> dict[str, np.ndarray]:
+    """Each estimator of ``cfg``'s kind on the probe's pairs (``utterance_advantages`` as the actor reads it)."""
+    from dataclasses import replace
+
+    from agents.algos.archer import utterance_advantages
+
+    out = {}
+    for kind in ("q", "td"):
+        out[kind] = utterance_advantages(critic, probe.first, replace(cfg, advantage=kind)).cpu().numpy()
+    with torch.no_grad():
+        obs, acts = [p[2] for p in probe.pairs], [p[3] for p in probe.pairs]
+        out["min_q"] = np.concatenate([torch.minimum(*critic.q(obs[i : i + 256], acts[i : i + 256])).cpu().numpy()
+                                       for i in range(0, len(obs), 256)])
+    return out
+
+
+def guess_report(probe: Probe, min_q: np.ndarray) -> dict:
+    """Mean critic min Q and true Q of consistent vs inconsistent guesses, and per-state ordering."""
+    if not probe.guess:
+        return {}
+    g = np.array([bool(w) for w in probe.guess])
+    c = np.array(probe.guess_consistent)
+    out = {}
+    for name, sel in (("consistent", g & c), ("inconsistent", g & ~c)):
+        out[name] = {"n": int(sel.sum()), "critic_q": float(min_q[sel].mean()) if sel.any() else float("nan"),
+                     "true_q": float(probe.truth[sel].mean()) if sel.any() else float("nan")}
+    states = right = 0
+    for grp in probe.groups():
+        cons = [i for i in grp if g[i] and c[i]]
+        inc = [i for i in grp if g[i] and not c[i]]
+        if cons and inc:
+            states += 1
+            right += min_q[cons].mean() > min_q[inc].mean()
+    out["states_with_both"] = states
+    out["states_ordered_right"] = right
+    return out
+
+
+def report(probe: Probe, critic, cfg) -> dict:
+    groups = probe.groups()
+    est = critic_estimates(critic, probe, cfg)
+    true_adv = probe.truth  # centring within a state turns Q* into the true advantage
+    res = {"states": len(groups), "pairs": len(probe.pairs), "probe_seconds": round(probe.seconds, 1),
+           "ceiling": ceilings(probe)}
+    for kind in ("q", "td"):
+        res[kind] = {"within_state_corr": within_state_corr(est[kind], true_adv, groups),
+                     "ordered_right": ordered_right(est[kind], true_adv, groups)}
+    res["guesses"] = guess_report(probe, est["min_q"])
+    return res
+
+
+def print_report(res: dict, rollouts: int) -> None:
+    c = res["ceiling"]
+    print(f"probe: {res['states']} states, {res['pairs']} (state, utterance) pairs, {rollouts} rollouts each over the "
+          f"targets consistent with the dialogue ({res['probe_seconds']:.0f} s); Monte-Carlo reliability "
+          f"of the truth {c['truth_reliability']:.2f}, of the perfect TD estimate {c['td_reliability']:.2f}")
+    print(f"{'estimator':<34}{'within-state corr':>18}{'pairs ordered right':>21}")
+    print(f"{'perfect critic, Q - V (ceiling)':<34}{c['q']:>18.2f}{'':>21}")
+    print(f"{'perfect critic, TD (ceiling)':<34}{c['td']:>18.2f}{'':>21}")
+    for kind, name in (("q", "critic, min Q - min V"), ("td", "critic, TD r + g V(s') - V(s)")):
+        print(f"{name:<34}{res[kind]['within_state_corr']:>18.2f}{res[kind]['ordered_right']:>21.2f}")
+    g = res["guesses"]
+    if g:
+        for name in ("consistent", "inconsistent"):
+            print(f"{name} guesses: n {g[name]['n']}, critic min Q {g[name]['critic_q']:.2f}, "
+                  f"true Q {g[name]['true_q']:.2f}")
+        print(f"states with both kinds: {g['states_with_both']}; the critic ranks the consistent guesses higher in "
+              f"{g['states_ordered_right']}")
+
+
+def default_critic(env_id: str, progress: bool = True):
+    """(actor, critic, ArcherConfig) of a default ArCHer run on ``env_id`` after its (cached) critic warm-up."""
+    from agents.algos.archer import CriticLearner
+    from agents.sft import load_sft_actor, run_sft
+    from agents.trainer import TrainConfig, warm_start_critic
+
+    cfg = TrainConfig(algo="archer", env_id=env_id)
+    acfg = cfg.algorithm_config()
+    sft_dir = run_sft(cfg.sft, progress=progress)
+    actor = load_sft_actor(sft_dir, cfg.model)
+    learner = CriticLearner(acfg, cfg.model, actor, np.random.default_rng(0))
+    warm_start_critic(cfg, learner, actor, sft_dir, progress)
+    return actor, learner.critic, acfg
+
+
+def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--env", default="archer/TwentyQuestionsSubset-v0")
     ap.add_argument("--states", type=int, default=150)
     ap.add_argument("--per-state", type=int, default=4, help="actor samples per state (plus the expert's)")
-    ap.add_argument("--rollouts", type=int, default=6, help="Monte-Carlo continuations per pair")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--rollouts", type=int, default=6, help="Monte-Carlo continuations per pair (even)")
+    ap.add_argument("--critic", default=None, help="a critic.safetensors (e.g. a run's checkpoint) instead of the warm-up")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
     a = ap.parse_args(argv)
+    # One thread: the tiny models cannot keep two busy, and 2 shared cores oversubscribed run 10-100x slower.
     torch.set_num_threads(1)
-    cfg = TrainConfig(algo="archer", env_id=a.env)
-    acfg = cfg.algorithm_config()
-    sft_dir = run_sft(cfg.sft, progress=True)
-    actor = load_sft_actor(sft_dir, cfg.model)
-    learner = CriticLearner(acfg, cfg.model, actor, np.random.default_rng(0))
-    warm_start_critic(cfg, learner, actor, sft_dir, progress=True)
-    t0 = time.time()
-    pairs, truth, trans = build_probe(actor, a.env, a.states, a.per_state, a.rollouts, acfg.gamma, a.seed)
-    probe_s = time.time() - t0
-    groups: dict[str, list[int]] = {}
-    for i, (_, _, obs, _) in enumerate(pairs):
-        groups.setdefault(obs, []).append(i)
-    print(f"probe: {len(groups)} states, {len(pairs)} (state, utterance) pairs, {a.rollouts} rollouts each "
-          f"({probe_s:.0f} s)")
-    for kind in ("q", "td"):
-        acfg.advantage = kind
-        est = utterance_advantages(learner.critic, trans, acfg).numpy()
-        corr, acc = score(est, truth, list(groups.values()))
-        print(f"advantage '{kind}': within-state correlation with the true advantage {corr:.2f}, "
-              f"pairs ordered right {acc:.2f}")
+    actor, critic, acfg = default_critic(a.env)
+    if a.critic:
+        from safetensors.torch import load_model
+
+        load_model(critic, a.critic)
+    critic.eval()
+    probe = build_probe(actor, a.env, a.states, a.per_state, a.rollouts, acfg.gamma, a.seed)
+    res = report(probe, critic, acfg)
+    print_report(res, a.rollouts)
+    if a.json:
+        Path(a.json).write_text(json.dumps(res, indent=2))
+    return res
 
 
 if __name__ == "__main__":
