@@ -371,6 +371,18 @@ class Actor(nn.Module):
         return self.log_probs(prompt_ids, action_ids)
 
 
+def disable_dropout(model: nn.Module) -> nn.Module:
+    """Dropout off for good (every ``nn.Dropout`` p = 0, and the float ``attention_dropout`` that Llama-style
+    attention reads in train mode), as TRL does for RL. Re-scoring then gives exactly the log-probs the sampler
+    saw, so a PPO ratio starts at 1 and a policy gradient trains on the policy that acted."""
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = 0.0
+        if isinstance(getattr(module, "attention_dropout", None), float):
+            module.attention_dropout = 0.0
+    return model
+
+
 def body_copy(model: nn.Module) -> nn.Module:
     """A deep copy of a causal LM's transformer body (e.g. GPT2Model of GPT2LMHeadModel), the starting point
     of the critic's and the token value model's encoders. A peft (LoRA) actor is copied with its adapters

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Protocol, Sequence
 
+from tqdm import tqdm
+
 from archer_gym import Episode, TextVectorEnv, Transition
 
 
@@ -56,7 +58,7 @@ def _floats(x) -> list[float]:
 
 
 def collect(venv: TextVectorEnv, act: ActFn, specs: Sequence[EpisodeSpec], *, env_id: str = "",
-            policy_name: str = "") -> RolloutResult:
+            policy_name: str = "", progress: bool = False) -> RolloutResult:
     """Play one episode per spec, ``venv.num_envs`` at a time in lockstep; episodes come back in spec order.
 
     Each turn calls ``act`` once on the observations of every env whose episode is still running, and
@@ -68,6 +70,8 @@ def collect(venv: TextVectorEnv, act: ActFn, specs: Sequence[EpisodeSpec], *, en
     slot_ep: list[int | None] = [None] * n_envs     # which spec index each env slot is playing
     obs: list[str | None] = [None] * n_envs
     counts = Counts()
+    bar = tqdm(total=len(specs), desc=f"episodes ({policy_name or 'policy'})", unit="ep", disable=not progress,
+               leave=False)
 
     def start(slot: int) -> None:
         if not queue:
@@ -100,5 +104,7 @@ def collect(venv: TextVectorEnv, act: ActFn, specs: Sequence[EpisodeSpec], *, en
             if term or trunc:
                 ep.success = bool(info["episode"]["success"])
                 counts.trajectories += 1
+                bar.update(1)
                 start(i)
+    bar.close()
     return RolloutResult([e for e in episodes if e is not None], counts)

@@ -38,7 +38,7 @@ import torch
 from tqdm import tqdm
 
 import archer_gym
-from archer_gym import make_vec, read_jsonl
+from archer_gym import make_vec, read_jsonl, write_jsonl
 from archer_gym.evaluation import summarize
 from agents import distributed as dist
 from agents.algos import build_algorithm, check_algo, default_config
@@ -69,6 +69,11 @@ class TrainConfig:
     # -6.45 / -6.05 (seeds 0-3) without it, from -7.59 (measured at e15d4a0, before the fused-GELU tiny
     # model). The critic's offline warm-up uses the SFT data either way.
     seed_buffer: bool = False
+    # The start data: this many episodes of the SFT actor itself (sampling at temperature 1, train split, seeds
+    # apart from training's), collected once and cached. A critic is warmed up on them, so it starts by evaluating
+    # the policy it is to improve (issue 20: warmed up on the scripted SFT data instead, the critic valued
+    # questions at -2.1 where the SFT actor's truth is -5.9). Not counted in any method's budget.
+    start_episodes: int = 1000
     seed: int = 0
     temperature: float = 1.0
     threads: int = 0                  # torch intra-op threads (0: torch's default; N processes on CPU: cores / N)
@@ -400,23 +405,52 @@ class Trainer:
                        f"sampled {row.get('eval_sampled_return', float('nan')):7.2f}  ({row['seconds']:.0f}s)")
 
 
+START_SEED = 900_000_000  # env seeds of the start data: apart from every training run's (seed * 10M + count)
+
+
+def start_data(cfg: TrainConfig, actor, sft_dir: Path, progress: bool = False) -> list:
+    """``cfg.start_episodes`` episodes of the SFT actor (temperature 1, train split), collected once per SFT actor
+    and cached as JSONL under ``$ARCHER_GYM_CACHE/start/<key>/``: the data a critic is warmed up on."""
+    key = hashlib.sha256(json.dumps([cfg.sft.key(), cfg.env_id, cfg.start_episodes, cfg.num_envs, START_SEED],
+                                    sort_keys=True).encode()).hexdigest()[:16]
+    path = cache_root() / "start" / key / "episodes.jsonl"
+    if path.exists():
+        return read_jsonl(path)
+    gen = torch.Generator(device=actor.device).manual_seed(START_SEED)
+    act = lambda obs: actor.sample(obs, generator=gen)  # noqa: E731
+    venv = make_vec(cfg.env_id, cfg.num_envs, split="train")
+    with autocast(cfg.model):
+        res = collect(venv, act, [EpisodeSpec(seed=START_SEED + i) for i in range(cfg.start_episodes)],
+                      env_id=cfg.env_id, policy_name="sft", progress=progress)
+    venv.close()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"episodes.jsonl.tmp{os.getpid()}")
+    write_jsonl(tmp, res.episodes)
+    os.replace(tmp, path)
+    return res.episodes
+
+
 def warm_start_critic(cfg: TrainConfig, learner, actor, sft_dir: Path, progress: bool = False) -> None:
-    """The offline critic warm-up on the SFT data set (agents.algos.archer.CriticLearner.warm_start), cached
-    under a key of everything it depends on, so every seed of ArCHer and CHAI starts from the same critic."""
+    """The offline critic warm-up (agents.algos.archer.CriticLearner.warm_start) on the start data, the SFT actor's
+    own episodes, with V's fresh actions from the SFT actor (seeded): the critic of the SFT policy, cached under a
+    key of everything it depends on, so every seed of ArCHer and CHAI starts from the same critic."""
     steps = learner.cfg.critic_warmup_steps
     if steps <= 0:
         return
     model = cfg.model.cache_dict()
-    critic_cfg = {k: getattr(learner.cfg, k) for k in ("gamma", "critic_lr", "tau", "batch_size", "max_grad_norm")}
-    key = hashlib.sha256(json.dumps([cfg.sft.key(), model, critic_cfg, steps, "sft-data"],
+    critic_cfg = {k: getattr(learner.cfg, k) for k in ("gamma", "critic_lr", "tau", "batch_size", "max_grad_norm",
+                                                        "cap_is_terminal")}
+    key = hashlib.sha256(json.dumps([cfg.sft.key(), model, critic_cfg, steps, "start-data", cfg.start_episodes],
                                     sort_keys=True).encode()).hexdigest()[:16]
+    gen = torch.Generator(device=actor.device).manual_seed(0)
+    sample_actions = lambda obs: actor.sample(obs, generator=gen).texts  # noqa: E731
 
-    def sft_data() -> ReplayBuffer:  # read only on a cache miss
+    def data() -> ReplayBuffer:  # built only on a cache miss
         buf = ReplayBuffer(learner.cfg.buffer_capacity)
-        buf.add_episodes(read_jsonl(sft_dir / "data.jsonl"))
+        buf.add_episodes(start_data(cfg, actor, sft_dir, progress))
         return buf
 
-    learner.warm_start(sft_data, actor, steps, cache_root() / "critic" / key, progress=progress)
+    learner.warm_start(data, sample_actions, steps, cache_root() / "critic" / key, progress=progress)
 
 
 def prepare(cfg: TrainConfig, progress: bool = True, critic: bool = True) -> None:

@@ -278,7 +278,7 @@ def guess_report(probe: Probe, min_q: np.ndarray) -> dict:
         inc = [i for i in grp if g[i] and not c[i]]
         if cons and inc:
             states += 1
-            right += min_q[cons].mean() > min_q[inc].mean()
+            right += int(min_q[cons].mean() > min_q[inc].mean())
     out["states_with_both"] = states
     out["states_ordered_right"] = right
     return out
@@ -353,7 +353,7 @@ def main(argv=None) -> dict:
     res = report(probe, critic, acfg)
     print_report(res, a.rollouts)
     if a.json:
-        Path(a.json).write_text(json.dumps(res, indent=2))
+        Path(a.json).write_text(json.dumps(res, indent=2, default=float))
     return res
 
 

@@ -94,7 +94,7 @@ def test_buffer_capacity_sampling_and_round_trip(tmp_path):
 
 def _cfg(tmp_path, algo, name):
     return TrainConfig(algo=algo, env_id=ENV, trajectories=64, rollout_trajectories=16, num_envs=8,
-                       eval_every=32, eval_episodes=8, out=str(tmp_path / name), sft=sft_cfg(),
+                       eval_every=32, eval_episodes=8, out=str(tmp_path / name), sft=sft_cfg(), start_episodes=32,
                        algo_config={"warmup_iterations": 1, "critic_updates": 2, "batch_size": 16, "critic_warmup_steps": 4}
                        if algo == "archer" else {})
 

@@ -47,9 +47,45 @@ def test_utterance_advantage_q_and_td_by_hand():
              Transition("s1", "c", -1.0, "s2", terminated=False, truncated=True)]
     q = utterance_advantages(critic, trans, ArcherConfig(advantage="q", gamma=0.5, advantage_clip=5.0))
     assert torch.allclose(q, torch.tensor([-2.0 + 3.0, -0.5 + 1.0, -5.0]))  # -9 + 1 = -8, clipped at -5
-    td = utterance_advantages(critic, trans, ArcherConfig(advantage="td", gamma=0.5))
+    td = utterance_advantages(critic, trans, ArcherConfig(advantage="td", actor_data="rollout", gamma=0.5,
+                                                          cap_is_terminal=False))
     # r + gamma * (1 - terminated) * V(s') - V(s): V(end) is ignored on termination; truncation bootstraps.
     assert torch.allclose(td, torch.tensor([-1.0 + 0.5 * -1.0 + 3.0, 0.0 + 1.0, -1.0 + 0.5 * -4.0 + 1.0]))
+    td_cap = utterance_advantages(critic, trans, ArcherConfig(advantage="td", actor_data="rollout", gamma=0.5))
+    # The turn cap as terminal (the default, as the reference): no V(s2) after the truncated step.
+    assert torch.allclose(td_cap, torch.tensor([-1.0 + 0.5 * -1.0 + 3.0, 0.0 + 1.0, -1.0 + 1.0]))
+
+
+class _TableQV(_TableCritic):
+    """A critic whose Q, V come from tables (second heads +1) and, for the online critic, all zero."""
+
+    def q(self, observations, actions):
+        q = torch.tensor([self.qt[(o, a)] for o, a in zip(observations, actions)])
+        return q, q + 1.0
+
+
+@pytest.mark.parametrize("cap_is_terminal", [True, False])
+def test_critic_losses_by_hand_terminated_truncated_and_cap(cap_is_terminal):
+    """q_loss = sum_k mean (Q_k(s,a) - (r + g (1 - done) V'_k(s')))^2, v_loss = sum_k mean (V_k(s) - Q'_k(s, a~))^2,
+    per head (no min in the targets), with the online critic at 0 so each loss is the mean squared target."""
+    from agents.algos.archer import critic_losses
+    from agents.algos.common import Batch
+
+    target = _TableQV(q={("s0", "x"): -4.0, ("s1", "y"): -2.0, ("s2", "z"): -6.0},
+                      v={"s1": -3.0, "end": -100.0, "s3": -8.0})
+    zero = _TableQV(q={k: 0.0 for k in [("s0", "a"), ("s1", "b"), ("s2", "c")]}, v={"s0": 0.0, "s1": 0.0, "s2": 0.0})
+    zero.forward = lambda obs, acts: (torch.zeros(3), torch.zeros(3), torch.zeros(3), torch.zeros(3))
+    batch = Batch.of([Transition("s0", "a", -1.0, "s1", terminated=False, truncated=False),
+                      Transition("s1", "b", 0.0, "end", terminated=True, truncated=False),
+                      Transition("s2", "c", -1.0, "s3", terminated=False, truncated=True)], torch.device("cpu"))
+    q_loss, v_loss, _ = critic_losses(zero, target, batch, ["x", "y", "z"], gamma=0.5,
+                                      cap_is_terminal=cap_is_terminal)
+    cap = 0.0 if cap_is_terminal else 1.0
+    y1 = [-1.0 + 0.5 * -3.0, 0.0, -1.0 + cap * 0.5 * -8.0]   # V'(end) = -100 must never enter
+    y2 = [-1.0 + 0.5 * -2.0, 0.0, -1.0 + cap * 0.5 * -7.0]   # the second head bootstraps from the second V'
+    mean_sq = lambda xs: sum(x * x for x in xs) / len(xs)  # noqa: E731
+    assert q_loss.item() == pytest.approx(mean_sq(y1) + mean_sq(y2))
+    assert v_loss.item() == pytest.approx(mean_sq([-4.0, -2.0, -6.0]) + mean_sq([-3.0, -1.0, -5.0]))
 
 
 def test_gae_three_tokens_by_hand():

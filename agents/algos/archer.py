@@ -2,34 +2,42 @@
 
 High level: an utterance-level double critic trained off-policy from the replay buffer (Sec. 4.2):
 
-    Q_k(s, a)  <-  r + gamma * (1 - terminated) * V'_k(s')                 (eq. 2, k = 1, 2)
+    Q_k(s, a)  <-  r + gamma * (1 - done) * V'_k(s')                        (eq. 2, k = 1, 2)
     V_k(s)     <-  Q'_k(s, a~),   a~ ~ pi(.|s) freshly sampled from the current actor
-    V', Q': target copies, Polyak-averaged: theta' <- tau theta + (1 - tau) theta'
+    V', Q': target copies, Polyak-averaged after every critic step: theta' <- tau theta + (1 - tau) theta'
 
-Low level: a token-level policy gradient whose reward is the critic's utterance advantage (eq. 4)
+Low level: a token-level policy gradient whose reward is the critic's utterance advantage (eq. 4), on states
+sampled from the replay buffer with utterances freshly sampled from the current actor (the buffer's own
+action is not used):
 
-    A(s, a) = min(Q_1, Q_2)(s, a) - min(V_1, V_2)(s)
+    s ~ replay,  a ~ pi(.|s),  A(s, a) = min(Q_1, Q_2)(s, a) - min(V_1, V_2)(s)
     pg_loss = -mean_i [ A_i * sum_t log pi(a_i,t | s_i, a_i,<t) ]
 
-on the freshest on-policy utterances.
+An actor step costs no environment interaction: that is where ArCHer's sample efficiency comes from, and the
+reason its critic must rank utterances. ``token_baseline=True`` is the paper's variant with a token-level
+baseline b(s, a_<t) (a value model over token prefixes regressed on A, Sec. 4.3):
+pg_loss = -mean_i [ sum_t (A_i - b_i,t) log pi(a_i,t | ...) ].
 
-Default deviation, measured (``advantage="td"``; ``advantage="q"`` is the paper's eq. 4 exactly): the
-advantage of an on-policy utterance is read from the same critic as the one-step TD advantage
+Checked line by line against the reference (YifeiZhou02/ArCHer, ``archer/algorithms/archer/trainer.py``,
+``archer/models/critic.py``): the losses, the per-head TD targets from the target V (no min inside targets),
+V regressed on the target Q of fresh actions, the Polyak step after every critic step, the gradient clip of 1.0,
+the advantage on replay states with fresh actions, no ratio, clipping or entropy bonus. Deviations, each a
+config field:
 
-    A(s, a) = r + gamma * (1 - terminated) * min(V_1, V_2)(s') - min(V_1, V_2)(s)
-
-whose expectation over the reply s' is eq. 4 when Q and V agree. Q(s, a) must *predict* the
-reply (is this guess right? does this question split the candidates?); the TD form reads the reply
-the env actually gave. On 496 (state, utterance) pairs of the SFT policy on TwentyQuestionsSubset
-with Monte-Carlo ground truth (bench/critic_quality.py), the warm-up critic's Q - V correlates 0.10 with
-the true advantage within a state, the TD form 0.75 (0.23 and 0.73 before the fused-GELU tiny model);
-with "q" the tiny-model actor drifts to guessing (docs/results).
-The critic itself (both Q and V, targets, fresh actor samples) is trained exactly as above.
-
-``token_baseline=True`` is the paper's variant with a
-token-level baseline b(s, a_<t) (a value model over token prefixes regressed on A, Sec. 4.3):
-pg_loss = -mean_i [ sum_t (A_i - b_i,t) log pi(a_i,t | ...) ]. Truncation bootstraps through V'(s');
-termination does not.
+- ``cap_is_terminal=True`` (as the reference): the turn cap ends the game and the turn count is in the dialogue,
+  so no value is bootstrapped after it. ``False`` bootstraps V(s') through truncation (generic Gymnasium).
+- ``center_advantage``: subtract the batch mean of A before the policy gradient (not in the paper; default off,
+  see docs/results for the measurement).
+- ``kl_coef``: a KL penalty to the SFT policy on the fresh utterances (not in the paper; default 0), as
+  A - kl_coef * sum_t (log pi - log pi_sft): the score-function gradient of the KL.
+- ``advantage_clip``: |A| is capped (default 5 return units; the paper has none; it binds only on a young
+  critic's outliers).
+- Sizes (steps, batches, learning rates, warm-up) are the reference's ratios scaled to a 2-core CPU with the
+  tiny models: see ``baselines/presets.py`` (``paper`` carries the reference's own values).
+- Ablations, off by default: ``actor_data="rollout"`` trains the actor on the iteration's own rollout
+  utterances instead of replay states with fresh actions (this project's flow before issue 20), and
+  ``advantage="td"`` (needs ``actor_data="rollout"``, since a fresh utterance has no reply) reads
+  A = r + gamma * (1 - done) * min V(s') - min V(s) from the same critic.
 """
 
 from __future__ import annotations
@@ -48,13 +56,14 @@ from torch import Tensor
 from tqdm import tqdm
 
 from agents.algos.base import ActorAlgorithm
-from agents.algos.common import Batch, TokenValueModel, adam, clip_step, masked_mean
+from agents.algos.common import Batch, TokenValueModel, adam, clip_step, masked_mean, ref_logp, reference_copy
 from agents.critic import make_target, polyak_update
 from agents.distributed import shard
 from agents.models import ModelConfig, make_critic
 
 
 ADVANTAGES = ("q", "td")
+ACTOR_DATA = ("replay", "rollout")
 
 
 @dataclass
@@ -66,46 +75,54 @@ class ArcherConfig:
     tau: float = 0.1                 # Polyak weight of the online critic, per critic step
     critic_updates: int = 10         # critic gradient steps per iteration
     actor_updates: int = 8           # actor gradient steps per iteration (the paper: 3 of batch 256)
-    batch_size: int = 64
-    actor_batch_size: int = 128      # 8 x 128: each fresh utterance of a 64-episode iteration is used about twice
+    batch_size: int = 64             # critic minibatch (transitions sampled uniformly from the replay)
+    actor_batch_size: int = 128      # replay states per actor step, each with a fresh utterance
     warmup_iterations: int = 2       # critic-only iterations before the actor moves (after the offline warm-up)
-    critic_warmup_steps: int = 500   # offline TD steps on the SFT data set before the first iteration (cached)
+    critic_warmup_steps: int = 500   # offline critic steps on the start data (the SFT actor's own episodes; cached)
     buffer_capacity: int = 50_000
     max_grad_norm: float = 1.0
     advantage_clip: float = 5.0      # |A| cap: a young critic's outliers must not wreck the actor
     token_baseline: bool = False
-    # Centre the iteration's advantages before the policy gradient. Not in the paper: a young
-    # critic's V lags its Q (both chase targets), which offsets every advantage the same way;
-    # centring removes that offset so early actor steps do not push down every sampled utterance.
-    # (No scaling: an uninformative critic then gives small steps rather than unit-size noise.)
-    center_advantage: bool = True
-    # How the utterance advantage of an on-policy transition (s, a, r, s') is read from the critic:
-    #   "q":  min(Q1,Q2)(s, a) - min(V1,V2)(s)                      (the paper's eq. 4)
-    #   "td": r + gamma * (1 - terminated) * min(V1,V2)(s') - min(V1,V2)(s)   (one-step TD advantage)
-    # "td" uses the reply the env actually gave, so the critic need not predict it (see module docstring).
-    advantage: str = "td"
+    center_advantage: bool = False   # subtract the batch mean of A (not in the paper)
+    kl_coef: float = 0.0             # KL penalty to the SFT policy on the fresh utterances (not in the paper)
+    cap_is_terminal: bool = True     # the turn cap ends the game: no bootstrap after it (as the reference)
+    # Where the actor's utterances come from: "replay" (the paper: replay states, fresh actions from the current
+    # actor) or "rollout" (ablation: the iteration's own rollout utterances).
+    actor_data: str = "replay"
+    # How the advantage is read from the critic: "q" (the paper's eq. 4) or "td" (ablation, "rollout" only).
+    advantage: str = "q"
 
     def __post_init__(self):
         if self.advantage not in ADVANTAGES:
             raise ValueError(f"advantage={self.advantage!r}; choose one of {list(ADVANTAGES)}")
+        if self.actor_data not in ACTOR_DATA:
+            raise ValueError(f"actor_data={self.actor_data!r}; choose one of {list(ACTOR_DATA)}")
+        if self.advantage == "td" and self.actor_data != "rollout":
+            raise ValueError("advantage='td' needs actor_data='rollout': a fresh utterance on a replay state has no "
+                             "reply to read V(s') from")
         if not 0.0 < self.gamma <= 1.0:
             raise ValueError(f"gamma={self.gamma} must be in (0, 1]")
         if not 0.0 < self.tau <= 1.0:
             raise ValueError(f"tau={self.tau} must be in (0, 1]")
+        if self.kl_coef < 0:
+            raise ValueError(f"kl_coef={self.kl_coef} must be >= 0")
 
 
-def q_targets(rewards: Tensor, terminated: Tensor, next_v: Tensor, gamma: float) -> Tensor:
-    """r + gamma * (1 - terminated) * V'(s'): bootstraps through truncation, not termination."""
-    return rewards + gamma * (1.0 - terminated) * next_v
+def q_targets(rewards: Tensor, done: Tensor, next_v: Tensor, gamma: float) -> Tensor:
+    """r + gamma * (1 - done) * V'(s'), ``done`` 1.0 where no value follows s' (see :meth:`Batch.ends`)."""
+    return rewards + gamma * (1.0 - done) * next_v
 
 
-def critic_losses(critic, target, batch: Batch, fresh_actions: list[str], gamma: float) -> tuple[Tensor, Tensor, dict]:
-    """(q_loss, v_loss, stats) of the double critic on one replay batch."""
+def critic_losses(critic, target, batch: Batch, fresh_actions: list[str], gamma: float,
+                  cap_is_terminal: bool = True) -> tuple[Tensor, Tensor, dict]:
+    """(q_loss, v_loss, stats) of the double critic on one replay batch:
+    q_loss = sum_k MSE(Q_k(s, a), r + gamma (1 - done) V'_k(s')), v_loss = sum_k MSE(V_k(s), Q'_k(s, a~))."""
     with torch.no_grad():
         tv1, tv2 = target.v(batch.next_observations)
         tq1, tq2 = target.q(batch.observations, fresh_actions)
-        y1 = q_targets(batch.rewards, batch.terminated, tv1, gamma)
-        y2 = q_targets(batch.rewards, batch.terminated, tv2, gamma)
+        done = batch.ends(cap_is_terminal)
+        y1 = q_targets(batch.rewards, done, tv1, gamma)
+        y2 = q_targets(batch.rewards, done, tv2, gamma)
     q1, q2, v1, v2 = critic(batch.observations, batch.actions)
     q_loss = F.mse_loss(q1, y1) + F.mse_loss(q2, y2)
     v_loss = F.mse_loss(v1, tq1) + F.mse_loss(v2, tq2)
@@ -119,25 +136,23 @@ def advantage(critic, observations: list[str], actions: list[str]) -> Tensor:
         return torch.minimum(q1, q2) - torch.minimum(v1, v2)
 
 
-def td_advantage(critic, transitions, gamma: float) -> Tensor:
-    """A = r + gamma * (1 - terminated) * min(V1, V2)(s') - min(V1, V2)(s), no grad, ``[B]``.
-    Truncation bootstraps through V(s'); termination does not."""
+def td_advantage(critic, transitions, gamma: float, cap_is_terminal: bool = True) -> Tensor:
+    """A = r + gamma * (1 - done) * min(V1, V2)(s') - min(V1, V2)(s), no grad, ``[B]``."""
     device = next(critic.parameters()).device
-    rewards = torch.tensor([t.reward for t in transitions], dtype=torch.float32, device=device)
-    terminated = torch.tensor([float(t.terminated) for t in transitions], device=device)
+    batch = Batch.of(transitions, device)
     with torch.no_grad():
-        v = torch.minimum(*critic.v([t.observation for t in transitions]))
-        next_v = torch.minimum(*critic.v([t.next_observation for t in transitions]))
-    return q_targets(rewards, terminated, next_v, gamma) - v
+        v = torch.minimum(*critic.v(batch.observations))
+        next_v = torch.minimum(*critic.v(batch.next_observations))
+    return q_targets(batch.rewards, batch.ends(cap_is_terminal), next_v, gamma) - v
 
 
 def utterance_advantages(critic, transitions, cfg: "ArcherConfig", chunk: int = 256) -> Tensor:
-    """The advantage of each transition's utterance, by ``cfg.advantage``, clipped to ``cfg.advantage_clip``."""
+    """The advantage of each transition's own utterance, by ``cfg.advantage``, clipped to ``cfg.advantage_clip``."""
     parts = []
     for i in range(0, len(transitions), chunk):
         part = transitions[i : i + chunk]
         if cfg.advantage == "td":
-            parts.append(td_advantage(critic, part, cfg.gamma))
+            parts.append(td_advantage(critic, part, cfg.gamma, cfg.cap_is_terminal))
         else:
             parts.append(advantage(critic, [t.observation for t in part], [t.action for t in part]))
     return torch.cat(parts).clamp(-cfg.advantage_clip, cfg.advantage_clip)
@@ -171,25 +186,24 @@ class CriticLearner:
         for _ in tqdm(range(steps), desc="critic warm-up", unit="step", disable=not progress, leave=False):
             batch = Batch.of(buffer.sample(self.cfg.batch_size, rng), device)
             fresh = sample_actions(batch.observations)
-            q_loss, v_loss, s = critic_losses(self.critic, self.target, batch, fresh, self.cfg.gamma)
+            q_loss, v_loss, s = critic_losses(self.critic, self.target, batch, fresh, self.cfg.gamma,
+                                              self.cfg.cap_is_terminal)
             clip_step(self.opt, q_loss + v_loss, self.critic.parameters(), self.cfg.max_grad_norm)
             polyak_update(self.critic, self.target, self.cfg.tau)
             for k, v in (("q_loss", q_loss.item()), ("v_loss", v_loss.item()), *s.items()):
                 stats[k] += v / steps
         return stats
 
-    def warm_start(self, data, actor, steps: int, cache: Path, progress: bool = False) -> None:
-        """Offline critic warm-up: ``steps`` TD steps on ``data()`` (a replay of the SFT data set) with the SFT actor's
-        fresh samples and fixed seeds, cached at ``cache`` so every run of every seed starts from the
-        same critic, as every method starts from the same SFT actor."""
+    def warm_start(self, data, sample_actions, steps: int, cache: Path, progress: bool = False) -> None:
+        """Offline critic warm-up: ``steps`` TD steps on ``data()`` (a replay buffer of the start data) with V's fresh
+        actions from ``sample_actions`` (the policy the critic is to evaluate) and fixed seeds, cached at ``cache``
+        so every run of every seed starts from the same critic, as every method starts from the same SFT actor."""
         names = {"critic": self.critic, "critic_target": self.target}
         if (cache / "critic.safetensors").exists():
             for name, module in names.items():
                 load_model(module, str(cache / f"{name}.safetensors"))
             return
-        gen = torch.Generator(device=actor.device).manual_seed(0)
-        stats = self.update(data(), lambda obs: actor.sample(obs, generator=gen).texts, steps=steps,
-                            rng=np.random.default_rng(0), progress=progress)
+        stats = self.update(data(), sample_actions, steps=steps, rng=np.random.default_rng(0), progress=progress)
         # Parallel runs (compare.py) may warm up at once: each writes its own temp dir, the first rename wins.
         tmp = cache.with_name(f"{cache.name}.tmp{os.getpid()}")
         tmp.mkdir(parents=True, exist_ok=True)
@@ -215,32 +229,47 @@ class Archer(ActorAlgorithm):
         self.actor_opt = adam(actor.model, cfg.actor_lr)
         self.baseline = TokenValueModel(actor) if cfg.token_baseline else None
         self.baseline_opt = adam(self.baseline, cfg.baseline_lr) if self.baseline is not None else None
+        self.ref = reference_copy(actor) if cfg.kl_coef > 0 else None
+
+    def actor_batch(self, buffer, episodes) -> tuple[list[list[int]], list[list[int]], Tensor]:
+        """(prompt ids, utterance ids, advantage ``[B]``) of one actor step. ``actor_data="replay"``: replay states,
+        each with an utterance freshly sampled from the current actor; ``"rollout"``: a minibatch of this
+        iteration's own rollout utterances."""
+        cfg = self.cfg
+        if cfg.actor_data == "replay":
+            states = [t.observation for t in buffer.sample(cfg.actor_batch_size, self.np_rng)]
+            fresh = self.actor.sample(states, temperature=self.temperature, generator=self.gen)
+            adv = advantage(self.learner.critic, states, fresh.texts).clamp(-cfg.advantage_clip, cfg.advantage_clip)
+            return fresh.prompt_ids, fresh.action_ids, adv
+        trans = [t for ep in episodes for t in ep.transitions]
+        idx = shard(torch.randperm(len(trans), generator=self.gen)[: cfg.actor_batch_size]).tolist()
+        picked = [trans[i] for i in idx]
+        adv = utterance_advantages(self.learner.critic, picked, cfg)
+        return self.actor.build_prompt_ids([t.observation for t in picked]), [t.action_ids for t in picked], adv
 
     def update(self, episodes, buffer, iteration: int) -> dict[str, float]:
         stats = self.learner.update(buffer, self.fresh_actions)
         stats.update(pg_loss=float("nan"), advantage_mean=float("nan"), advantage_std=float("nan"),
-                     entropy=float("nan"), baseline_loss=float("nan"))
+                     entropy=float("nan"), baseline_loss=float("nan"), kl_sft=float("nan"))
         if iteration < self.cfg.warmup_iterations:
             return stats
-        trans = [t for ep in episodes for t in ep.transitions]
-        device = self.actor.device
-        # Advantages of this iteration's fresh utterances under the current critic, computed once.
-        adv_all = utterance_advantages(self.learner.critic, trans, self.cfg)
-        raw_mean, raw_std = adv_all.mean().item(), adv_all.std().item() if adv_all.numel() > 1 else 0.0
-        if self.cfg.center_advantage:
-            adv_all = adv_all - adv_all.mean()
-        acc = {"pg_loss": [], "entropy": [], "baseline_loss": []}
+        acc = {k: [] for k in ("pg_loss", "entropy", "baseline_loss", "advantage_mean", "advantage_std", "kl_sft")}
         for _ in range(self.cfg.actor_updates):
-            # One gradient step on a random minibatch of the fresh utterances.
-            idx = shard(torch.randperm(len(trans), generator=self.gen)[: self.cfg.actor_batch_size])
-            batch = Batch.of([trans[i] for i in idx], device)
-            adv = adv_all[idx.to(adv_all.device)]
-            prompts = self.actor.build_prompt_ids(batch.observations)
+            prompts, action_ids, adv = self.actor_batch(buffer, episodes)
+            acc["advantage_mean"].append(adv.mean().item())
+            acc["advantage_std"].append(adv.std().item() if adv.numel() > 1 else 0.0)
+            if self.cfg.center_advantage:
+                adv = adv - adv.mean()
             self.actor.model.train()
-            scores = self.actor.score(prompts, batch.action_ids)
+            scores = self.actor.score(prompts, action_ids)
+            if self.ref is not None:
+                with torch.no_grad():
+                    kl = ((scores.logp - ref_logp(self.actor, self.ref, prompts, action_ids)) * scores.mask).sum(1)
+                adv = adv - self.cfg.kl_coef * kl  # the score-function gradient of KL(pi || pi_sft)
+                acc["kl_sft"].append(kl.mean().item())
             token_adv = adv
             if self.baseline is not None:
-                b = self.baseline(prompts, batch.action_ids)  # [B, T]
+                b = self.baseline(prompts, action_ids)  # [B, T]
                 b_loss = masked_mean((b - adv[:, None]) ** 2, scores.mask)
                 clip_step(self.baseline_opt, b_loss, self.baseline.parameters(), self.cfg.max_grad_norm)
                 token_adv = adv[:, None] - b.detach()
@@ -250,7 +279,6 @@ class Archer(ActorAlgorithm):
             self.actor.model.eval()
             acc["pg_loss"].append(loss.item())
             acc["entropy"].append(masked_mean(scores.entropy, scores.mask).item())
-        stats.update(advantage_mean=raw_mean, advantage_std=raw_std)
         stats.update({k: float(np.mean(v)) for k, v in acc.items() if v})
         return stats
 
@@ -258,6 +286,8 @@ class Archer(ActorAlgorithm):
         m = {"actor": self.actor.model, "critic": self.learner.critic, "critic_target": self.learner.target}
         if self.baseline is not None:
             m["baseline"] = self.baseline
+        if self.ref is not None:
+            m["ref"] = self.ref
         return m
 
     def optimizers(self):

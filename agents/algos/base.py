@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from agents.policy import Actor
+from agents.policy import Actor, disable_dropout
 
 
 class ActorAlgorithm:
@@ -18,6 +18,7 @@ class ActorAlgorithm:
 
     def __init__(self, actor: Actor, *, seed: int, temperature: float = 1.0):
         self.actor = actor
+        disable_dropout(actor.model)  # act in eval mode, learn in train mode, and both score the same
         self.temperature = temperature
         self.gen = torch.Generator(device=actor.device).manual_seed(seed)  # acting randomness, checkpointed
         self.eval_gen = torch.Generator(device=actor.device)

@@ -1,5 +1,12 @@
 """CHAI (Verma et al. 2022) as the ArCHer paper runs it: the SFT actor stays frozen; to act, sample k
-utterances and take the one with the highest min(Q1, Q2) of a critic trained as ArCHer's."""
+utterances and take the one with the highest min(Q1, Q2) of the TARGET critic, trained as ArCHer's.
+
+As in the reference (YifeiZhou02/ArCHer ``archer/models/chai_agent.py``): the pick reads the target critic,
+and the critic's V is regressed on Q' of CHAI's own pick (its best-of-k), so the critic evaluates the CHAI
+policy rather than the SFT actor. Deviation: the critic starts from ArCHer's cached offline warm-up (the SFT
+policy's values on the start data, agents.trainer.warm_start_critic) instead of from scratch, so CHAI's
+first picks already mean something; the budget and the start data are the same as ArCHer's.
+"""
 
 from __future__ import annotations
 
@@ -45,7 +52,7 @@ class CHAI(ActorAlgorithm):
         rep = [o for o in observations for _ in range(k)]
         cand = self.actor.sample(rep, temperature=self.temperature, generator=gen)
         with torch.no_grad():
-            q1, q2 = self.learner.critic.q(rep, cand.texts)
+            q1, q2 = self.learner.target.q(rep, cand.texts)
         idx = best_of_k(torch.minimum(q1, q2), k).tolist()
         return SampleOutput([cand.texts[i] for i in idx], [cand.action_ids[i] for i in idx],
                             [cand.log_probs[i] for i in idx], [cand.prompt_ids[i] for i in idx])
@@ -57,7 +64,8 @@ class CHAI(ActorAlgorithm):
         return self._pick(observations, self.eval_gen)
 
     def update(self, episodes, buffer, iteration: int) -> dict[str, float]:
-        return self.learner.update(buffer, self.fresh_actions)
+        # V's fresh action is CHAI's own pick: the critic evaluates the best-of-k policy it acts with.
+        return self.learner.update(buffer, lambda obs: self._pick(obs, self.gen).texts)
 
     def modules(self):
         return {"actor": self.actor.model, "critic": self.learner.critic, "critic_target": self.learner.target}

@@ -3,6 +3,7 @@ batching of transitions, and the Algorithm interface the trainer drives."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
@@ -83,6 +84,7 @@ class Batch:
     action_ids: list[list[int]]
     rewards: Tensor
     terminated: Tensor
+    truncated: Tensor
 
     @classmethod
     def of(cls, transitions: Sequence[Transition], device: torch.device) -> "Batch":
@@ -93,7 +95,12 @@ class Batch:
             action_ids=[t.action_ids or [] for t in transitions],
             rewards=torch.tensor([t.reward for t in transitions], dtype=torch.float32, device=device),
             terminated=torch.tensor([float(t.terminated) for t in transitions], dtype=torch.float32, device=device),
+            truncated=torch.tensor([float(t.truncated) for t in transitions], dtype=torch.float32, device=device),
         )
+
+    def ends(self, cap_is_terminal: bool) -> Tensor:
+        """``[B]`` 1.0 where no value follows s': termination, and the turn cap too when ``cap_is_terminal``."""
+        return torch.maximum(self.terminated, self.truncated) if cap_is_terminal else self.terminated
 
 
 def minibatches(n: int, size: int, gen: torch.Generator) -> list[Tensor]:
@@ -101,6 +108,21 @@ def minibatches(n: int, size: int, gen: torch.Generator) -> list[Tensor]:
     rank 0's chunks (agents.distributed.shard), so the ranks together take each global minibatch once."""
     order = torch.randperm(n, generator=gen)
     return [shard(order[i : i + size]) for i in range(0, n, size)]
+
+
+def reference_copy(actor: Actor) -> nn.Module:
+    """A frozen copy of the actor's model as it is now (the SFT policy, at construction): KL penalties' reference."""
+    return copy.deepcopy(actor.model).requires_grad_(False).eval()
+
+
+def ref_logp(actor: Actor, ref_model: nn.Module, prompts, acts) -> Tensor:
+    """``[B, T]`` log pi_ref of ``acts`` after ``prompts``, scored by ``actor`` with ``ref_model`` in its place."""
+    live = actor.model
+    actor.model = ref_model
+    try:
+        return actor.score(prompts, acts).logp
+    finally:
+        actor.model = live
 
 
 def adam(module: nn.Module, lr: float) -> torch.optim.Optimizer:

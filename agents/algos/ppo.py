@@ -3,13 +3,23 @@
 The utterance reward sits on the utterance's last token, optionally minus a per-token KL penalty to
 the SFT policy, ``-kl_coef * (log pi(a_t) - log pi_sft(a_t))``. GAE runs over the tokens of the whole
 episode: discount 1 between tokens of one utterance and ``gamma`` between utterances, 0 after
-termination, a bootstrap V(s') after truncation. Then ``epochs`` passes of clipped surrogate and
-clipped value losses over minibatches of the fresh on-policy utterances.
+termination and (``cap_is_terminal``, as ArCHer's critic) after the turn cap, else a bootstrap V(s') after
+truncation. Then ``epochs`` passes of the clipped surrogate and the value loss over minibatches of the fresh
+on-policy utterances, advantages normalised over the batch.
+
+As a PPO user would set it up for this reward scale (issue 20 found the old defaults crippled it):
+- the value loss is unclipped by default (``value_clip=0``): clipping at 0.2 in raw return units (returns of
+  -3 to -20 here) let V move 0.2 per iteration, so PPO ran as high-variance REINFORCE and diverged on one seed;
+  CleanRL and TRL clip at 0.2 only on normalised or small rewards.
+- the value head starts at the first batch's mean return (``value_init="returns"``), not at 0: a zero-init
+  bias moves about lr per Adam step, about 0.01 per iteration.
+- dropout is off in the actor (agents.algos.base), so the first ratio of every update is exactly 1.
+- a KL penalty to the SFT policy is available (``kl_coef``) and off by default, as in the ArCHer paper's PPO.
+The ArCHer reference has no PPO; the paper ran it with 1,024-2,048 trajectories per update on GPUs.
 """
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +27,7 @@ import torch
 from torch import Tensor
 
 from agents.algos.base import ActorAlgorithm
-from agents.algos.common import TokenValueModel, adam, clip_step, gae, masked_mean, minibatches
+from agents.algos.common import TokenValueModel, adam, clip_step, gae, masked_mean, minibatches, ref_logp, reference_copy
 
 
 @dataclass
@@ -27,15 +37,21 @@ class PPOConfig:
     lr: float = 3e-4
     value_lr: float = 1e-3
     clip: float = 0.2
-    value_clip: float = 0.2
+    value_clip: float = 0.0          # clip range of the value loss in return units; 0: unclipped
+    value_init: str = "returns"      # "returns": the value head's bias starts at the first batch's mean return
     epochs: int = 2
     minibatch_size: int = 64
     kl_coef: float = 0.0
     max_grad_norm: float = 1.0
+    cap_is_terminal: bool = True     # the turn cap ends the game: no bootstrap after it (as ArCHer's critic)
 
     def __post_init__(self):
         if not 0.0 < self.clip < 1.0:
             raise ValueError(f"clip={self.clip} must be in (0, 1)")
+        if self.value_clip < 0:
+            raise ValueError(f"value_clip={self.value_clip} must be >= 0 (0: unclipped)")
+        if self.value_init not in ("returns", "zero"):
+            raise ValueError(f"value_init={self.value_init!r}; choose 'returns' or 'zero'")
 
 
 def clipped_surrogate(logp: Tensor, old_logp: Tensor, adv: Tensor, mask: Tensor, clip: float) -> Tensor:
@@ -46,7 +62,9 @@ def clipped_surrogate(logp: Tensor, old_logp: Tensor, adv: Tensor, mask: Tensor,
 
 
 def clipped_value_loss(v: Tensor, old_v: Tensor, returns: Tensor, mask: Tensor, clip: float) -> Tensor:
-    """0.5 * max((v - R)^2, (old_v + clip(v - old_v, -eps, eps) - R)^2), token mean."""
+    """0.5 * max((v - R)^2, (old_v + clip(v - old_v, -eps, eps) - R)^2), token mean; ``clip=0``: 0.5 (v - R)^2."""
+    if clip <= 0:
+        return 0.5 * masked_mean((v - returns) ** 2, mask)
     v_clipped = old_v + (v - old_v).clamp(-clip, clip)
     return 0.5 * masked_mean(torch.maximum((v - returns) ** 2, (v_clipped - returns) ** 2), mask)
 
@@ -86,7 +104,7 @@ class PPO(ActorAlgorithm):
         self.value_opt = adam(self.value, cfg.value_lr)
         self.ref = None
         if cfg.kl_coef > 0:
-            self.ref = copy.deepcopy(actor.model).requires_grad_(False)
+            self.ref = reference_copy(actor)
 
     @torch.no_grad()
     def _prepare(self, episodes):
@@ -100,16 +118,17 @@ class PPO(ActorAlgorithm):
             lengths = [len(a) for a in acts]
             v_list = [vals[i, :L].float().cpu() for i, L in enumerate(lengths)]
             last = ep.transitions[-1]
+            ends = last.terminated or (last.truncated and self.cfg.cap_is_terminal)
             boot = 0.0
-            if not last.terminated:
+            if not ends:
                 boot = float(self.value.state_value(self.actor.build_prompt_ids([last.next_observation]))[0])
             old = [torch.tensor(t.log_probs) for t in ep.transitions]
             kl = None
             if self.ref is not None:
-                ref_lp = _ref_logp(self.actor, self.ref, prompts, acts)
+                ref_lp = ref_logp(self.actor, self.ref, prompts, acts)
                 kl = [-self.cfg.kl_coef * (old[i] - ref_lp[i, :L].cpu()) for i, L in enumerate(lengths)]
             adv = episode_token_targets([t.reward for t in ep.transitions], lengths, v_list, boot,
-                                        last.terminated, self.cfg.gamma, self.cfg.lam, kl)
+                                        ends, self.cfg.gamma, self.cfg.lam, kl)
             off = 0
             for i, L in enumerate(lengths):
                 a = adv[off : off + L]
@@ -119,6 +138,11 @@ class PPO(ActorAlgorithm):
 
     def update(self, episodes, buffer, iteration: int) -> dict[str, float]:
         rows = self._prepare(episodes)
+        if iteration == 0 and self.cfg.value_init == "returns":
+            # Start V at the batch's mean return (returns = advantages + values of the zero-bias head), then redo GAE.
+            with torch.no_grad():
+                self.value.head.bias += torch.cat([r[4] for r in rows]).mean().to(self.value.head.bias.device)
+            rows = self._prepare(episodes)
         all_adv = torch.cat([r[3] for r in rows])
         mu, sd = all_adv.mean(), all_adv.std().clamp(min=1e-6)
         device = self.actor.device
@@ -155,12 +179,3 @@ class PPO(ActorAlgorithm):
 
     def optimizers(self):
         return {"actor": self.opt, "value": self.value_opt}
-
-
-def _ref_logp(actor, ref_model, prompts, acts) -> Tensor:
-    live = actor.model
-    actor.model = ref_model
-    try:
-        return actor.score(prompts, acts).logp
-    finally:
-        actor.model = live

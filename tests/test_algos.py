@@ -1,0 +1,106 @@
+"""What each algorithm's update reads and how it acts, pinned against the reference's data flow (issue 20)."""
+
+import pytest
+import torch
+
+from agents.algos import archer as archer_mod
+from agents.algos.archer import Archer, ArcherConfig
+from agents.algos.chai import CHAI, CHAIConfig
+from agents.algos.ppo import PPO, PPOConfig
+from agents.buffer import ReplayBuffer
+from agents.models import ModelConfig
+from agents.policy import Actor, SampleOutput
+from agents.tiny import build_tiny_actor
+from archer_gym import Episode, Transition
+from tests.test_agents import actor, cache, sft_cfg  # noqa: F401 (fixtures)
+
+REPLAY_STATE = "Guess my colour.\n\nQ: Is it warm?\nA: No.\n"
+OWN_STATE = "Guess my colour.\n\nQ: Is it cold?\nA: No.\n"
+
+
+def _episode(obs: str, action: str, actor) -> Episode:
+    ids = actor.tokenizer.encode(action + "\n")
+    return Episode(env_id="archer/ToyColour-v0", target="red",
+                   transitions=[Transition(obs, action, -1.0, obs + "Q: x\nA: No.\n", False, False, ids, [0.0] * len(ids))])
+
+
+@pytest.mark.parametrize("actor_data", ["replay", "rollout"])
+def test_archer_actor_step_reads_replay_states_and_fresh_actions(actor, monkeypatch, actor_data):
+    """The default actor step scores replay states with utterances sampled from the current actor at that step, not
+    the buffer's actions and not this iteration's rollouts; ``actor_data='rollout'`` (the old flow) does the latter."""
+    cfg = ArcherConfig(warmup_iterations=0, critic_updates=0, actor_updates=2, actor_batch_size=4,
+                       actor_data=actor_data)
+    algo = Archer(actor, cfg, ModelConfig(critic="tiny"), seed=0)
+    replay = ReplayBuffer(10)
+    replay.add_episodes([_episode(REPLAY_STATE, "BUFFER ACTION", actor)])
+    own = [_episode(OWN_STATE, "ROLLOUT ACTION", actor)]
+    sampled, scored = [], []
+    real_sample = actor.sample
+
+    def sample(observations, **kw):
+        out = real_sample(observations, **kw)
+        sampled.append((list(observations), list(out.texts)))
+        return out
+
+    def advantage(critic, observations, actions):
+        scored.append((list(observations), list(actions)))
+        return torch.zeros(len(observations))
+
+    monkeypatch.setattr(actor, "sample", sample)
+    monkeypatch.setattr(archer_mod, "advantage", advantage)
+    stats = algo.update(own, replay, iteration=0)
+    assert stats["pg_loss"] == stats["pg_loss"]  # the actor did step
+    if actor_data == "replay":
+        assert len(scored) == cfg.actor_updates
+        for (obs, acts), (s_obs, s_texts) in zip(scored, sampled):
+            assert obs == [REPLAY_STATE] * cfg.actor_batch_size  # states from the replay buffer
+            assert acts == s_texts and obs == s_obs               # scored: the utterances just sampled for them
+            assert "BUFFER ACTION" not in acts
+    else:
+        assert sampled == [] and all(obs == [OWN_STATE] and acts == ["ROLLOUT ACTION"] for obs, acts in scored)
+
+
+def test_ppo_first_ratio_is_one_with_a_dropout_model(actor):
+    """Re-scoring in train mode gives the sampled log-probs exactly once PPO has the actor: dropout is off."""
+    torch.manual_seed(0)
+    model = build_tiny_actor(actor.tokenizer, dropout=0.3, n_positions=actor.model.config.n_positions)
+    model.load_state_dict(actor.model.state_dict())
+    dropout_actor = Actor(model, actor.tokenizer)
+    out = dropout_actor.sample([REPLAY_STATE, OWN_STATE] * 4, generator=torch.Generator().manual_seed(0))
+    old = torch.nn.utils.rnn.pad_sequence(out.log_probs, batch_first=True)
+
+    def train_mode_logp():
+        model.train()
+        with torch.no_grad():
+            return dropout_actor.score(out.prompt_ids, out.action_ids).logp
+
+    assert not torch.allclose(train_mode_logp(), old, atol=1e-3)  # negative control: dropout changes the scores
+    PPO(dropout_actor, PPOConfig(), seed=0)
+    torch.testing.assert_close(train_mode_logp(), old, atol=1e-5, rtol=0)  # ratio exp(logp - old) == 1
+
+
+def test_chai_picks_with_the_target_critic_and_regresses_v_on_its_pick(actor, monkeypatch):
+    algo = CHAI(actor, CHAIConfig(k=3), ModelConfig(critic="tiny"), seed=0)
+    k = 3
+
+    def sample(observations, **kw):
+        n = len(observations)
+        texts = [f"cand{j % k}" for j in range(n)]
+        return SampleOutput(texts, [[j] for j in range(n)], [torch.zeros(1)] * n, [[0]] * n)
+
+    # The target critic prefers the last candidate of each row, the online critic the first.
+    rank = lambda texts: torch.tensor([float(t[-1]) for t in texts])  # noqa: E731
+    monkeypatch.setattr(actor, "sample", sample)
+    monkeypatch.setattr(algo.learner.target, "q", lambda obs, acts: (rank(acts), rank(acts)))
+    monkeypatch.setattr(algo.learner.critic, "q", lambda obs, acts: (-rank(acts), -rank(acts)))
+    picked = algo.act([REPLAY_STATE, OWN_STATE])
+    assert picked.texts == ["cand2", "cand2"]
+    seen = {}
+
+    def update(buffer, sample_actions):
+        seen["v_actions"] = sample_actions([REPLAY_STATE])
+        return {}
+
+    monkeypatch.setattr(algo.learner, "update", update)
+    algo.update([], ReplayBuffer(2), iteration=0)
+    assert seen["v_actions"] == ["cand2"]  # V's fresh action is CHAI's own best-of-k pick
