@@ -104,6 +104,33 @@ class TextEncoder(nn.Module):
         pool = masked_mean if self.pooling == "mean" else last_token
         return pool(hidden, inputs["attention_mask"])
 
+    def state_and_pair(self, observations: list[str], actions: list[str], max_action_tokens: int = 64
+                       ) -> tuple[Tensor, Tensor]:
+        """Causal encoders only: (state `[B, H]`, state-action `[B, H]`) from ONE pass over each observation's tokens
+        followed by its action's. A causal body's hidden state at the observation's last token has not seen the
+        action, so it equals ``forward(observations)``; the last action token's has read both (the joint action
+        encoding). The observation keeps its ``max_length`` cut, the action at most ``max_action_tokens`` more."""
+        if self.pooling != "last":
+            raise ValueError("state_and_pair needs a causal encoder (pooling='last')")
+        device = next(self.encoder.parameters()).device
+        self.tokenizer.truncation_side = "left"
+        obs_ids = self.tokenizer(list(observations), truncation=True, max_length=self.max_length)["input_ids"]
+        act_ids = [ids[:max_action_tokens] for ids in
+                   self.tokenizer(list(actions), add_special_tokens=False)["input_ids"]]
+        obs_ids = [ids or [self.tokenizer.pad_token_id] for ids in obs_ids]
+        seqs = [o + a for o, a in zip(obs_ids, act_ids)]
+        width = max(len(x) for x in seqs)
+        ids = torch.full((len(seqs), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for i, x in enumerate(seqs):  # right padding: positions 0..n-1 whatever the batch
+            ids[i, : len(x)] = torch.tensor(x)
+            mask[i, : len(x)] = 1
+        hidden = self.encoder(input_ids=ids.to(device), attention_mask=mask.to(device)).last_hidden_state
+        rows = torch.arange(len(seqs), device=device)
+        state_at = torch.tensor([len(o) - 1 for o in obs_ids], device=device)
+        pair_at = torch.tensor([len(x) - 1 for x in seqs], device=device)
+        return hidden[rows, state_at], hidden[rows, pair_at]
+
 
 class DoubleCritic(nn.Module):
     """Two Q(s, a) heads and two V(s) heads over encoded observation / action text.
@@ -169,15 +196,29 @@ class DoubleCritic(nn.Module):
             actions = [o + a for o, a in zip(observations, actions)]
         return self._encode(self.action_encoder, actions)
 
-    def _state_action(self, observations: list[str], actions: list[str], state: Tensor) -> Tensor:
+    @property
+    def one_pass(self) -> bool:
+        """A causal encoder shared by states and joint actions reads (s, a) in one pass (TextEncoder.state_and_pair)."""
+        return self.joint_action and self.action_encoder is self.state_encoder and self.state_encoder.pooling == "last"
+
+    def _features(self, observations: list[str], actions: list[str]) -> tuple[Tensor, Tensor]:
+        """(state `[B, H]`, Q-head input `[B, 2H]`)."""
         if len(observations) != len(actions):
             raise ValueError(f"{len(observations)} observations but {len(actions)} actions")
-        return torch.cat([state, self.encode_actions(actions, observations)], dim=-1)  # [B, 2H]
+        if self.one_pass:
+            if self.freeze_encoder:
+                with torch.no_grad():
+                    state, pair = self.state_encoder.state_and_pair(observations, actions)
+            else:
+                state, pair = self.state_encoder.state_and_pair(observations, actions)
+        else:
+            state = self.encode_states(observations)
+            pair = self.encode_actions(actions, observations)
+        return state, torch.cat([state, pair], dim=-1)
 
     def forward(self, observations: list[str], actions: list[str]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """(q1, q2, v1, v2), each `[B]`; the state is encoded once for both Q and V."""
-        state = self.encode_states(observations)
-        state_action = self._state_action(observations, actions, state)
+        state, state_action = self._features(observations, actions)
         return (
             self.q1(state_action).squeeze(-1),
             self.q2(state_action).squeeze(-1),
@@ -187,7 +228,7 @@ class DoubleCritic(nn.Module):
 
     def q(self, observations: list[str], actions: list[str]) -> tuple[Tensor, Tensor]:
         """(q1, q2), each `[B]`."""
-        state_action = self._state_action(observations, actions, self.encode_states(observations))
+        _, state_action = self._features(observations, actions)
         return self.q1(state_action).squeeze(-1), self.q2(state_action).squeeze(-1)
 
     def v(self, observations: list[str]) -> tuple[Tensor, Tensor]:

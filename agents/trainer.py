@@ -405,6 +405,8 @@ class Trainer:
                        f"sampled {row.get('eval_sampled_return', float('nan')):7.2f}  ({row['seconds']:.0f}s)")
 
 
+#: Part of the critic warm-up's cache key: bump when the warm-up recipe or the critic's numerics change.
+CRITIC_WARMUP_VERSION = 2
 START_SEED = 900_000_000  # env seeds of the start data: apart from every training run's (seed * 10M + count)
 
 
@@ -440,7 +442,8 @@ def warm_start_critic(cfg: TrainConfig, learner, actor, sft_dir: Path, progress:
     model = cfg.model.cache_dict()
     critic_cfg = {k: getattr(learner.cfg, k) for k in ("gamma", "critic_lr", "tau", "batch_size", "max_grad_norm",
                                                         "cap_is_terminal")}
-    key = hashlib.sha256(json.dumps([cfg.sft.key(), model, critic_cfg, steps, "start-data", cfg.start_episodes],
+    key = hashlib.sha256(json.dumps([cfg.sft.key(), model, critic_cfg, steps, "start-data", cfg.start_episodes,
+                                     CRITIC_WARMUP_VERSION],
                                     sort_keys=True).encode()).hexdigest()[:16]
     gen = torch.Generator(device=actor.device).manual_seed(0)
     sample_actions = lambda obs: actor.sample(obs, generator=gen).texts  # noqa: E731

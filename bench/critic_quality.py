@@ -254,7 +254,8 @@ def critic_estimates(critic, probe: Probe, cfg) -> dict[str, np.ndarray]:
 
     out = {}
     for kind in ("q", "td"):
-        out[kind] = utterance_advantages(critic, probe.first, replace(cfg, advantage=kind)).cpu().numpy()
+        kind_cfg = replace(cfg, advantage=kind, actor_data="rollout")  # scored on the probe's own transitions
+        out[kind] = utterance_advantages(critic, probe.first, kind_cfg).cpu().numpy()
     with torch.no_grad():
         obs, acts = [p[2] for p in probe.pairs], [p[3] for p in probe.pairs]
         out["min_q"] = np.concatenate([torch.minimum(*critic.q(obs[i : i + 256], acts[i : i + 256])).cpu().numpy()

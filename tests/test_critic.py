@@ -150,3 +150,19 @@ def test_a_text_scores_the_same_alone_and_in_any_batch(tokenizer, kind, joint):
     assert spread > 1e-3  # the texts do score differently, so equality below is not trivial
     torch.testing.assert_close(batched, alone, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(batched, reversed_, atol=1e-5, rtol=1e-4)
+
+
+def test_one_pass_critic_equals_separate_state_and_joint_passes(tokenizer):
+    """With a causal shared encoder, Q and V from one pass over (s, a) equal V from s alone and Q from s + a."""
+    critic = _critic_of_kind("actor", tokenizer)
+    assert critic.one_pass
+    with torch.no_grad():
+        q1, q2, v1, v2 = critic(OBS, ACTS)
+        sv1, sv2 = critic.v(OBS)
+        state = critic.encode_states(OBS)
+        pair = critic.encode_actions(ACTS, OBS)  # the joint text o + a, its own pass
+        sa = torch.cat([state, pair], -1)
+        # For an over-long observation the joint text is cut differently: compare the rows that fit.
+        fits = [0, 2]
+        torch.testing.assert_close(critic.q1(sa).squeeze(-1)[fits], q1[fits], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close((v1, v2), (sv1, sv2), atol=1e-5, rtol=1e-4)

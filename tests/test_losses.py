@@ -145,12 +145,29 @@ def _ep(ret: float) -> Episode:
     return Episode("x", "t", [Transition("o", "a", ret, "o2", True, False)])
 
 
-def test_top_fraction_filter():
-    eps = [_ep(r) for r in [-5, -1, -3, -1, -9, -2, -7, -4, -6, -8]]
-    kept = top_fraction(eps, 0.2)
-    assert [e.ret for e in kept] == [-1, -1]
-    assert kept[0] is eps[1] and kept[1] is eps[3]  # ties keep collection order
-    assert len(top_fraction(eps, 0.1)) == 1 and len(top_fraction(eps, 0.25)) == 3  # ceil
+def test_top_fraction_filter_is_the_reference_quantile_cutoff_with_ties():
+    returns = [-5, -1, -3, -1, -9, -2, -7, -4, -6, -8]
+    assert top_fraction(returns, 0.2) == [1, 3]            # 0.8-quantile -1.0: both -1 episodes
+    assert top_fraction(returns, 0.1) == [1, 3]            # 0.9-quantile -1.0 too: ties are all kept
+    assert top_fraction(returns, 0.3) == [1, 3, 5]         # 0.7-quantile -2.3
+    assert top_fraction([-4.0], 0.1) == [0]
+
+
+def test_buffer_episodes_are_cut_at_done_and_drop_an_overwritten_head():
+    from agents.buffer import ReplayBuffer
+
+    def ep(n, tag):
+        return [Transition(f"{tag}{i}", "a", -1.0, "o", terminated=(i == n - 1), truncated=False) for i in range(n)]
+
+    buf = ReplayBuffer(10)
+    for e in (ep(3, "x"), ep(2, "y"), ep(4, "z")):
+        for t in e:
+            buf.add(t)
+    assert [[t.observation for t in e] for e in buf.episodes()] == [["x0", "x1", "x2"], ["y0", "y1"],
+                                                                    ["z0", "z1", "z2", "z3"]]
+    for t in ep(3, "w"):  # wraps: x0, x1 overwritten, the x episode's tail x2 is left out
+        buf.add(t)
+    assert [e[0].observation for e in buf.episodes()] == ["y0", "z0", "w0"]
 
 
 def test_best_of_k_picks_highest_per_row():
