@@ -104,8 +104,8 @@ class TextEncoder(nn.Module):
         pool = masked_mean if self.pooling == "mean" else last_token
         return pool(hidden, inputs["attention_mask"])
 
-    def state_and_pair(self, observations: list[str], actions: list[str], max_action_tokens: int = 64
-                       ) -> tuple[Tensor, Tensor]:
+    def state_and_pair(self, observations: list[str], actions: list[str], max_action_tokens: int = 64,
+                       action_pooling: str = "last") -> tuple[Tensor, Tensor]:
         """Causal encoders only: (state `[B, H]`, state-action `[B, H]`) from ONE pass over each observation's tokens
         followed by its action's. A causal body's hidden state at the observation's last token has not seen the
         action, so it equals ``forward(observations)``; the last action token's has read both (the joint action
@@ -128,8 +128,14 @@ class TextEncoder(nn.Module):
         hidden = self.encoder(input_ids=ids.to(device), attention_mask=mask.to(device)).last_hidden_state
         rows = torch.arange(len(seqs), device=device)
         state_at = torch.tensor([len(o) - 1 for o in obs_ids], device=device)
-        pair_at = torch.tensor([len(x) - 1 for x in seqs], device=device)
-        return hidden[rows, state_at], hidden[rows, pair_at]
+        if action_pooling == "last":
+            pair_at = torch.tensor([len(x) - 1 for x in seqs], device=device)
+            return hidden[rows, state_at], hidden[rows, pair_at]
+        # "mean": the mean over the action's tokens (the observation's last one when the action is empty)
+        cols = torch.arange(width, device=device)[None]
+        lo = state_at[:, None] + (torch.tensor([len(a) for a in act_ids], device=device)[:, None] > 0).long()
+        act_mask = (cols >= lo) & (cols < torch.tensor([len(x) for x in seqs], device=device)[:, None])
+        return hidden[rows, state_at], masked_mean(hidden, act_mask)
 
 
 class DoubleCritic(nn.Module):
@@ -145,6 +151,8 @@ class DoubleCritic(nn.Module):
             copy with its own weights.
         pooling: "mean" (bidirectional encoders) or "last" (causal LMs' bodies).
         joint_action: encode each action after its observation (see `encode_actions`) instead of alone.
+        action_pooling: with a causal shared encoder and ``joint_action`` (one pass, see ``one_pass``), how the
+            action's hidden states become its feature: "last" token or "mean" over the action's tokens.
 
     Shapes: `forward(observations, actions) -> (q1, q2, v1, v2)`, each `[B]`.
     """
@@ -160,9 +168,13 @@ class DoubleCritic(nn.Module):
         share_encoder: bool = True,
         pooling: str = "mean",
         joint_action: bool = False,
+        action_pooling: str = "last",
     ):
         super().__init__()
+        if action_pooling not in POOLINGS:
+            raise ValueError(f"action_pooling={action_pooling!r}; choose one of {POOLINGS}")
         self.joint_action = joint_action
+        self.action_pooling = action_pooling
         size = hidden_size_of(encoder.config)
         self.freeze_encoder = freeze_encoder
         self.state_encoder = TextEncoder(encoder, tokenizer, max_length, pooling)
@@ -208,9 +220,10 @@ class DoubleCritic(nn.Module):
         if self.one_pass:
             if self.freeze_encoder:
                 with torch.no_grad():
-                    state, pair = self.state_encoder.state_and_pair(observations, actions)
+                    state, pair = self.state_encoder.state_and_pair(observations, actions,
+                                                                    action_pooling=self.action_pooling)
             else:
-                state, pair = self.state_encoder.state_and_pair(observations, actions)
+                state, pair = self.state_encoder.state_and_pair(observations, actions, action_pooling=self.action_pooling)
         else:
             state = self.encode_states(observations)
             pair = self.encode_actions(actions, observations)

@@ -42,6 +42,10 @@ class ModelConfig:
     bf16: bfloat16 autocast around rollouts, updates and evaluation on CUDA; a no-op on CPU (CPU runs
         stay float32 and give the same numbers with or without it).
     freeze_critic_encoder: the critic's encoder body gets no gradient; only its Q / V heads train.
+    critic_layers / critic_embd / critic_heads: sizes of the ``critic="tiny"`` BERT (0: the tiny actor's).
+    critic_joint_action: Q reads the action after its observation (``observation + action``), so attention can
+        relate it to the dialogue; False encodes the action alone, as the reference does.
+    critic_action_pooling: "last" or "mean" over the action's tokens, for a causal critic read in one pass.
     """
 
     actor: str = "tiny"
@@ -50,13 +54,19 @@ class ModelConfig:
     tiny_heads: int = 2
     tiny_embd: int = 64
     vocab_size: int = 1024
-    max_prompt_tokens: int = 256
+    # 512: the whole dialogue of a 20-turn Twenty Questions episode (the longest SFT-actor state is 470 tokens);
+    # at 256, 10.5% of the SFT actor's states and 22% of its final observations were cut (issue 20).
+    max_prompt_tokens: int = 512
     max_new_tokens: int = 20
     chat_template: bool | str = "auto"
-    critic_max_length: int = 256
+    critic_layers: int = 0           # critic="tiny": its BERT's layers, width and heads (0: the tiny actor's sizes)
+    critic_embd: int = 0
+    critic_heads: int = 0
+    critic_max_length: int = 512
     critic_head_hidden: int = 128
     freeze_critic_encoder: bool = False
     critic_joint_action: bool = True
+    critic_action_pooling: str = "last"
     device: str = "cpu"
     dtype: str = "float32"
     lora_r: int = 0
@@ -243,8 +253,11 @@ def make_critic(cfg: ModelConfig, actor: Actor) -> DoubleCritic:
     import copy
 
     if cfg.critic == "tiny":
-        encoder, tok = build_tiny_encoder(actor.tokenizer, n_layer=cfg.tiny_layers, n_head=cfg.tiny_heads,
-                                          hidden_size=cfg.tiny_embd, intermediate_size=2 * cfg.tiny_embd)
+        width = cfg.critic_embd or cfg.tiny_embd
+        encoder, tok = build_tiny_encoder(actor.tokenizer, n_layer=cfg.critic_layers or cfg.tiny_layers,
+                                          n_head=cfg.critic_heads or cfg.tiny_heads, hidden_size=width,
+                                          intermediate_size=2 * width,
+                                          max_position_embeddings=max(512, 2 * cfg.critic_max_length))
         tok = copy.deepcopy(tok)
     elif cfg.critic == "actor":
         # The SFT actor's transformer body (not shared: the critic trains its own copy).
@@ -259,5 +272,5 @@ def make_critic(cfg: ModelConfig, actor: Actor) -> DoubleCritic:
     pooling = "last" if is_causal_only(encoder.config) else "mean"
     critic = DoubleCritic(encoder, tok, max_length=cfg.critic_max_length, head_hidden=cfg.critic_head_hidden,
                           freeze_encoder=cfg.freeze_critic_encoder, pooling=pooling,
-                          joint_action=cfg.critic_joint_action)
+                          joint_action=cfg.critic_joint_action, action_pooling=cfg.critic_action_pooling)
     return critic.to(cfg.torch_device())

@@ -15,7 +15,8 @@ process writes files and prints. With one process the loop below is unchanged.
 
 ``metrics.csv`` columns: algo, env_id, seed, iteration, trajectories, env_steps, tokens (generated
 while training), seconds (training wall-clock, evaluation excluded), train_return (mean over the
-iterations since the last row), eval_return / eval_return_ci95 / eval_success / eval_turns (greedy),
+iterations since the last row), eval_return / eval_return_ci95 / eval_success / eval_turns / eval_by_target (greedy;
+the last a JSON object of the mean return per eval target),
 eval_sampled_return / eval_sampled_ci95 / eval_sampled_success (temperature 1), then the
 algorithm's update statistics averaged since the last row (losses, advantage, entropy, ...).
 """
@@ -295,6 +296,7 @@ class Trainer:
             row[f"{prefix}_success"] = res["success_rate"]
             if greedy:
                 row["eval_turns"] = res["mean_turns"]
+                row["eval_by_target"] = json.dumps({t: round(v, 3) for t, v in res["per_target"].items()})
         row.update({k: float(np.mean(v)) for k, v in sorted(self.pending.items())})
         self.pending = {}
         self.rows.append(row)

@@ -112,7 +112,8 @@ def plan(args) -> dict:
 
 
 def run_dir(out: Path, run: dict) -> Path:
-    return out / "runs" / run["task"] / run["method"] / f"seed{run['seed']}"
+    """``<out>/runs/<task>/<method or variant>/seed<N>`` (a sweep's runs carry a ``variant`` name)."""
+    return out / "runs" / run["task"] / run.get("variant", run["method"]) / f"seed{run['seed']}"
 
 
 def command(run: dict, out: Path, threads: int) -> list[str]:
@@ -333,6 +334,11 @@ def summarize(rows: list[dict], refs: dict[str, dict[str, float]]) -> dict:
                 "seconds": float(np.mean([_f(r, "seconds") for r in finals])),
                 "budget": int(max(int(r["trajectories"]) for r in finals)),
             }
+            by_target = [json.loads(r["eval_by_target"]) for r in finals if r.get("eval_by_target")]
+            if by_target:
+                words = sorted({w for d in by_target for w in d})
+                out[task].setdefault("greedy_by_target", {})[method] = {
+                    w: float(np.mean([d[w] for d in by_target if w in d])) for w in words}
     return out
 
 
@@ -361,28 +367,51 @@ def summary_markdown(summary: dict, refs: dict, p: dict) -> str:
             lines.append(f"| {m} | {v['final_return']:.2f} | {ci} | {v['final_success']:.2f} | {reach} | "
                          f"{v['final_greedy_return']:.2f}{gci} | {v['tokens']:.0f} | {v['seconds']:.0f} |")
         lines.append("")
+        per_word = s.get("greedy_by_target", {})
+        if per_word:
+            words = sorted({w for v in per_word.values() for w in v})
+            lines += ["Greedy decoding per eval target (final evaluation, mean over seeds): on a deterministic oracle a "
+                      "greedy policy plays one episode per target, so its mean return is made of these.", "",
+                      "| method | " + " | ".join(words) + " |", "|---|" + "---|" * len(words)]
+            for m, v in per_word.items():
+                lines.append(f"| {m} | " + " | ".join(f"{v[w]:.1f}" if w in v else "" for w in words) + " |")
+            lines.append("")
     return "\n".join(lines)
 
 
 def plot_curves(rows: list[dict], refs: dict, path: Path) -> None:
+    """Per task: eval return against trajectories (each seed a faint line behind the mean and its 95% CI band,
+    the expert and random as reference lines), and below it the policy's token entropy where the method logs it
+    (collapse shows there first)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     tasks = sorted({r["task"] for r in rows})
-    fig, axes = plt.subplots(1, len(tasks), figsize=(7.8 * len(tasks), 4.5), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
+    fig, axes = plt.subplots(2, len(tasks), figsize=(7.8 * len(tasks), 7.5), squeeze=False,
+                             gridspec_kw={"height_ratios": [2.2, 1]}, sharex="col")
+    for col, task in enumerate(tasks):
+        ax, ax_ent = axes[0][col], axes[1][col]
         trows = [r for r in rows if r["task"] == task]
         means: list[float] = []
         for i, method in enumerate([m for m in METHODS if any(r["algo"] == m for r in trows)]):
-            curve = mean_curve([r for r in trows if r["algo"] == method], METRIC)
+            mrows = [r for r in trows if r["algo"] == method]
+            color = f"C{i}"
+            for seed in sorted({r["seed"] for r in mrows}):
+                srows = sorted((r for r in mrows if r["seed"] == seed), key=lambda r: int(r["trajectories"]))
+                ax.plot([int(r["trajectories"]) for r in srows], [_f(r, METRIC) for r in srows], color=color,
+                        alpha=0.25, lw=0.8)
+            curve = mean_curve(mrows, METRIC)
             means += [c[1] for c in curve]
             x = np.array([c[0] for c in curve])
             y = np.array([c[1] for c in curve])
             h = np.nan_to_num(np.array([c[2] for c in curve]))
-            line, = ax.plot(x, y, marker="o", ms=3, label=method, color=f"C{i}")
-            ax.fill_between(x, y - h, y + h, alpha=0.15, color=line.get_color())
+            ax.plot(x, y, marker="o", ms=3, label=method, color=color, lw=1.8)
+            ax.fill_between(x, y - h, y + h, alpha=0.12, color=color)
+            ent = [c for c in mean_curve(mrows, "entropy") if c[1] == c[1]]
+            if ent:
+                ax_ent.plot([c[0] for c in ent], [c[1] for c in ent], marker=".", color=color, label=method)
         for name, style in (("expert", "--"), ("random", ":")):
             if name in refs.get(task, {}):
                 ax.axhline(refs[task][name], ls=style, color="gray", lw=1)
@@ -392,10 +421,12 @@ def plot_curves(rows: list[dict], refs: dict, path: Path) -> None:
         # standard deviations wide and one diverging seed's band would flatten every other curve.
         ax.set_ylim(*curve_limits(means, refs.get(task, {})))
         ax.set_title(TASKS[task])
-        ax.set_xlabel("trajectories")
-        ax.set_ylabel("eval return (sampled policy; mean ± 95% CI over seeds)")
+        ax.set_ylabel("eval return (sampled policy)\nmean ± 95% CI; faint: each seed")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+        ax_ent.set_xlabel("trajectories")
+        ax_ent.set_ylabel("token entropy\n(mean since last eval)")
+        ax_ent.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

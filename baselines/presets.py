@@ -1,11 +1,26 @@
 """Comparison presets, as data: which tasks, methods, seeds and budgets, and each task's settings.
 
-``quick`` runs on a 2-core CPU in under 30 minutes with the embedded tiny models. ``paper`` carries
+``quick`` runs on a 2-core CPU in under 30 minutes with the embedded tiny models; ``long`` runs ArCHer against PPO
+for 3,072 trajectories (about 2 hours, resumable). Both apply the tuning sweep's winners (``tuned.json``, from
+``baselines/sweep.py``). ``paper`` carries
 the ArCHer paper's hyper-parameters (Zhou et al. 2024, Appendix) with GPT-2 actor and RoBERTa critic
 by name, for GPU users whose machines have those models.
 """
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
+
+#: The winners of ``baselines/sweep.py`` (written by ``--write-tuned``): each method's tuned setting, applied by the
+#: CPU presets. Committed, with the command that made it; a missing file means every method's defaults.
+TUNED_PATH = Path(__file__).resolve().parent / "tuned.json"
+
+
+def tuned_algo_args() -> dict[str, dict]:
+    if not TUNED_PATH.exists():
+        return {}
+    return json.loads(TUNED_PATH.read_text())["algo_args"]
 
 TASKS = {
     "twenty_questions_subset": "archer/TwentyQuestionsSubset-v0",
@@ -26,7 +41,20 @@ PRESETS: dict[str, dict] = {
         "trajectories": 512,
         "train": {"rollout_trajectories": 64, "num_envs": 32, "eval_every": 128, "eval_episodes": 100,
                   "actor": "tiny", "critic": "actor", "device": "cpu"},
-        "algo_args": {},
+        "algo_args": tuned_algo_args(),
+        "task_algo_args": {},
+    },
+    "long": {
+        "description": "CPU, tiny embedded models, TwentyQuestionsSubset-v0, ArCHer against PPO (and the SFT start), "
+                       "3 seeds, 3072 trajectories: long enough for the curves to flatten (about 2 hours on 2 cores, "
+                       "resumable)",
+        "tasks": ["twenty_questions_subset"],
+        "methods": ["archer", "ppo", "bc"],
+        "seeds": [0, 1, 2],
+        "trajectories": 3072,
+        "train": {"rollout_trajectories": 64, "num_envs": 32, "eval_every": 384, "eval_episodes": 100,
+                  "actor": "tiny", "critic": "actor", "device": "cpu"},
+        "algo_args": tuned_algo_args(),
         "task_algo_args": {},
     },
     "paper": {

@@ -18,7 +18,7 @@ def run(*args):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--preset", "nope"], "unknown preset 'nope'; choose one of: quick, paper"),
+    (["--preset", "nope"], "unknown preset 'nope'; choose one of: quick, long, paper"),
     (["--tasks", "chess"], "unknown task(s) ['chess']; choose from: twenty_questions_subset"),
     (["--methods", "archer", "dqn"], "unknown method(s) ['dqn']; choose from: archer, archer_baseline, ppo"),
     (["--trajectories", "10"], "--trajectories 10 is smaller than one iteration (64 trajectories)"),
@@ -123,3 +123,14 @@ def test_critic_runs_wait_for_the_warm_up_and_long_runs_start_first():
     t.join()
     with pytest.raises(RuntimeError, match="critic warm-up failed: disk full"):
         t.check()
+
+
+def test_greedy_per_target_table_is_the_mean_over_seeds_of_the_final_evaluation():
+    rows = []
+    for seed, banana in [(0, -20.0), (1, -10.0)]:
+        rows.append({**_row("archer", seed, 0, -8.0), "eval_by_target": '{"Banana": -20.0, "Dog": -3.0}'})
+        rows.append({**_row("archer", seed, 64, -6.0), "eval_by_target": f'{{"Banana": {banana}, "Dog": -2.0}}'})
+    s = compare.summarize(rows, {})["twenty_questions_subset"]
+    assert s["greedy_by_target"]["archer"] == {"Banana": -15.0, "Dog": -2.0}
+    md = compare.summary_markdown({"twenty_questions_subset": s}, {}, {"preset": "t", "trajectories": 64, "seeds": [0, 1]})
+    assert "| method | Banana | Dog |" in md and "| archer | -15.0 | -2.0 |" in md

@@ -70,13 +70,13 @@ ACTOR_DATA = ("replay", "rollout")
 class ArcherConfig:
     gamma: float = 0.95
     critic_lr: float = 1e-3
-    actor_lr: float = 1e-4
+    actor_lr: float = 3e-5
     baseline_lr: float = 1e-3
     tau: float = 0.1                 # Polyak weight of the online critic, per critic step
-    critic_updates: int = 10         # critic gradient steps per iteration
+    critic_updates: int = 20         # critic gradient steps per iteration: 20 samples per trajectory (the paper: 100)
     actor_updates: int = 8           # actor gradient steps per iteration (the paper: 3 of batch 256)
     batch_size: int = 64             # critic minibatch (transitions sampled uniformly from the replay)
-    actor_batch_size: int = 128      # replay states per actor step, each with a fresh utterance
+    actor_batch_size: int = 64       # replay states per actor step, each with a fresh utterance
     warmup_iterations: int = 2       # critic-only iterations before the actor moves (after the offline warm-up)
     critic_warmup_steps: int = 500   # offline critic steps on the start data (the SFT actor's own episodes; cached)
     buffer_capacity: int = 50_000
