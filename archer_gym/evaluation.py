@@ -53,6 +53,10 @@ def summarize(episodes: list[Episode]) -> dict:
         "return_ci95": ci,
         "success_rate": float(np.mean([e.success for e in episodes])) if episodes else float("nan"),
         "mean_turns": float(np.mean([e.length for e in episodes])) if episodes else float("nan"),
+        # Mean return per target: a greedy policy on a deterministic oracle plays one episode per target however
+        # many are run, so this, not the CI over repeated episodes, is what its figure is made of.
+        "per_target": {t: float(np.mean([e.ret for e in episodes if e.target == t]))
+                       for t in sorted({e.target for e in episodes})},
     }
 
 

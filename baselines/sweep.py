@@ -39,22 +39,38 @@ GRID: dict[str, tuple[str, list]] = {
 }
 
 
+#: ArCHer's ablation (``--grid ablation``): which of its components matter, each on the tuned ArCHer settings.
+ABLATION: list[tuple[str, str, dict]] = [
+    ("archer", "archer-paper", {}),                                                    # replay states, fresh actions, Q - V
+    ("archer", "archer-rollout-q", {"actor_data": "rollout"}),                         # own rollout utterances, Q - V
+    ("archer", "archer-rollout-td", {"actor_data": "rollout", "advantage": "td"}),     # own rollouts, TD advantage
+    ("archer", "archer-critic10", {"critic_updates": 10}),                             # half the critic budget
+    ("archer", "archer-critic50", {"critic_updates": 50}),                             # 2.5x the critic budget
+]
+
+
+def variants(grid: str, methods: list[str]) -> list[tuple[str, str, dict]]:
+    """(method, variant name, algo-arg overrides) of a grid."""
+    if grid == "ablation":
+        return ABLATION
+    out = []
+    for method in methods:
+        key, values = GRID[method]
+        for value in values:
+            out.append((method, f"{method}-{key}={value:g}" if key else method, {key: value} if key else {}))
+    return out
+
+
 def sweep_plan(args) -> dict:
     pre = PRESETS["quick"]
     task = pre["tasks"][0]
     train = dict(pre["train"])
     runs = []
-    for method in args.methods:
-        key, values = GRID[method]
-        for value in values:
-            algo_args = dict(pre["algo_args"].get(method, {}))
-            variant = method
-            if key:
-                algo_args[key] = value
-                variant = f"{method}-{key}={value:g}"
-            for seed in args.seeds:
-                runs.append({"task": task, "env_id": TASKS[task], "method": method, "variant": variant, "seed": seed,
-                             "trajectories": args.trajectories, "train": train, "algo_args": algo_args})
+    for method, variant, overrides in variants(args.grid, args.methods):
+        algo_args = {**pre["algo_args"].get(method, {}), **overrides}
+        for seed in args.seeds:
+            runs.append({"task": task, "env_id": TASKS[task], "method": method, "variant": variant, "seed": seed,
+                         "trajectories": args.trajectories, "train": train, "algo_args": algo_args})
     return {"preset": "sweep", "tasks": [task], "methods": args.methods, "seeds": args.seeds,
             "trajectories": args.trajectories, "jobs": args.jobs, "threads": 1, "out": args.out, "runs": runs}
 
@@ -104,6 +120,8 @@ def sweep_markdown(res: dict, p: dict) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--grid", default="tuning", choices=["tuning", "ablation"],
+                    help="tuning: 3 values of each method's main setting; ablation: ArCHer's components")
     ap.add_argument("--methods", nargs="+", default=list(GRID), choices=list(GRID))
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     ap.add_argument("--trajectories", type=int, default=512)
@@ -121,7 +139,7 @@ def main(argv=None) -> int:
     md = sweep_markdown(res, p)
     (Path(a.out) / "sweep.md").write_text(md)
     print(md)
-    if a.write_tuned:
+    if a.write_tuned and a.grid == "tuning":
         tuned = {res["variants"][v]["method"]: res["variants"][v]["algo_args"] for v in res["best"].values()}
         TUNED_PATH.write_text(json.dumps({"source": f"python baselines/sweep.py --out {a.out}", "algo_args": tuned},
                                          indent=2) + "\n")

@@ -1,0 +1,36 @@
+"""baselines/sweep.py: every method gets the same number of configurations; the winner is the best late mean."""
+
+import argparse
+
+from baselines import sweep
+
+
+def test_every_tuned_method_gets_three_configurations_around_its_default():
+    from agents.algos import default_config
+
+    counts = {}
+    for method, _, overrides in sweep.variants("tuning", list(sweep.GRID)):
+        counts[method] = counts.get(method, 0) + 1
+        for key, value in overrides.items():
+            assert hasattr(default_config(method), key)
+    assert counts == {"archer": 3, "archer_baseline": 3, "ppo": 3, "filtered_bc": 3, "chai": 3, "bc": 1}
+    for method, (key, values) in sweep.GRID.items():
+        if key:  # the middle value is the method's default
+            assert getattr(default_config(method), key) == values[1]
+
+
+def test_score_picks_the_best_late_mean(tmp_path, monkeypatch):
+    a = argparse.Namespace(grid="tuning", methods=["ppo"], seeds=[0, 1], trajectories=512, jobs=1, out=str(tmp_path))
+    p = sweep.sweep_plan(a)
+    late = {"ppo-lr=0.0001": -7.0, "ppo-lr=0.0003": -5.0, "ppo-lr=0.001": -6.0}
+
+    def rows(path):
+        v = path.parent.parent.name
+        return [{"trajectories": str(t), "eval_sampled_return": str(-8.0 if t <= 128 else late[v]), "eval_return": "-5"}
+                for t in (0, 128, 256, 512)]
+
+    monkeypatch.setattr(sweep.compare, "read_rows", rows)
+    res = sweep.score(p)
+    assert res["best"] == {"ppo": "ppo-lr=0.0003"}
+    assert res["variants"]["ppo-lr=0.0003"]["late"] == [-5.0, -5.0]
+    assert "**ppo-lr=0.0003**" in sweep.sweep_markdown(res, p)
