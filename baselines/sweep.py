@@ -66,7 +66,13 @@ def sweep_plan(args) -> dict:
     task = pre["tasks"][0]
     train = dict(pre["train"])
     runs = []
-    for method, variant, overrides in variants(args.grid, args.methods):
+    chosen = variants(args.grid, args.methods)
+    if getattr(args, "variants", None):
+        unknown = sorted(set(args.variants) - {v for _, v, _ in chosen})
+        if unknown:
+            raise SystemExit(f"unknown variant(s) {unknown}; the {args.grid} grid has {[v for _, v, _ in chosen]}")
+        chosen = [c for c in chosen if c[1] in args.variants]
+    for method, variant, overrides in chosen:
         algo_args = {**pre["algo_args"].get(method, {}), **overrides}
         for seed in args.seeds:
             runs.append({"task": task, "env_id": TASKS[task], "method": method, "variant": variant, "seed": seed,
@@ -123,6 +129,7 @@ def main(argv=None) -> int:
     ap.add_argument("--grid", default="tuning", choices=["tuning", "ablation"],
                     help="tuning: 3 values of each method's main setting; ablation: ArCHer's components")
     ap.add_argument("--methods", nargs="+", default=list(GRID), choices=list(GRID))
+    ap.add_argument("--variants", nargs="+", default=None, help="run only these variants of the grid (by name)")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     ap.add_argument("--trajectories", type=int, default=512)
     ap.add_argument("--jobs", type=int, default=2)

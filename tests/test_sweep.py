@@ -34,3 +34,17 @@ def test_score_picks_the_best_late_mean(tmp_path, monkeypatch):
     assert res["best"] == {"ppo": "ppo-lr=0.0003"}
     assert res["variants"]["ppo-lr=0.0003"]["late"] == [-5.0, -5.0]
     assert "**ppo-lr=0.0003**" in sweep.sweep_markdown(res, p)
+
+
+def test_variants_filter_runs_only_the_named_ablation_variants(tmp_path):
+    a = argparse.Namespace(grid="ablation", methods=list(sweep.GRID), seeds=[0, 1], trajectories=512, jobs=1,
+                           out=str(tmp_path), variants=["archer-rollout-td", "archer-critic50"])
+    p = sweep.sweep_plan(a)
+    assert sorted({r["variant"] for r in p["runs"]}) == ["archer-critic50", "archer-rollout-td"]
+    assert len(p["runs"]) == 4
+    td = next(r for r in p["runs"] if r["variant"] == "archer-rollout-td")
+    assert td["algo_args"]["actor_data"] == "rollout" and td["algo_args"]["advantage"] == "td"
+    a.variants = ["archer-nope"]
+    import pytest
+    with pytest.raises(SystemExit, match="unknown variant"):
+        sweep.sweep_plan(a)
