@@ -96,14 +96,19 @@ def score(p: dict) -> dict:
             continue
         final = max(rows, key=lambda x: int(x["trajectories"]))
         v = table.setdefault(r["variant"], {"method": r["method"], "algo_args": r["algo_args"], "late": [],
-                                            "final": [], "greedy": []})
+                                            "final": [], "greedy": [], "reached": []})
+        v["reached"].append(int(final["trajectories"]))
         v["late"].append(late_mean(rows, p["trajectories"]))
         v["final"].append(compare._f(final, compare.METRIC))
         v["greedy"].append(compare._f(final, compare.GREEDY))
     best: dict[str, str] = {}
     for variant, v in table.items():
         v["score"] = float(np.mean(v["late"]))
+        # A configuration stopped before the budget on some seed (or missing a seed) is listed, never chosen.
+        v["complete"] = len(v["reached"]) == len(p["seeds"]) and min(v["reached"]) >= p["trajectories"]
         m = v["method"]
+        if not v["complete"]:
+            continue
         if m not in best or v["score"] > table[best[m]]["score"]:
             best[m] = variant
     return {"variants": table, "best": best}
@@ -118,6 +123,8 @@ def sweep_markdown(res: dict, p: dict) -> str:
     for variant, v in res["variants"].items():
         chosen = res["best"].get(v["method"]) == variant
         name = f"**{variant}**" if chosen else variant
+        if not v["complete"]:
+            name += f" (stopped at {min(v['reached'])} trajectories on {len(v['reached'])} seed(s); not chosen)"
         fmt = lambda xs: ", ".join(f"{x:.2f}" for x in xs)  # noqa: E731
         lines.append(f"| {v['method']} | {name} | {v['score']:.2f} | {fmt(v['late'])} | {fmt(v['final'])} | "
                      f"{fmt(v['greedy'])} |")
@@ -136,11 +143,14 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="results/sweep")
     ap.add_argument("--write-tuned", action="store_true", help=f"write the winners to {TUNED_PATH}")
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--score-only", action="store_true",
+                    help="run nothing: score the runs already in --out (a stopped configuration is listed, not chosen)")
     a = ap.parse_args(argv)
     p = sweep_plan(a)
     Path(a.out).mkdir(parents=True, exist_ok=True)
     (Path(a.out) / "config.json").write_text(json.dumps(p, indent=2))
-    compare.execute(p, progress=not a.no_progress)
+    if not a.score_only:
+        compare.execute(p, progress=not a.no_progress)
     res = score(p)
     (Path(a.out) / "sweep.json").write_text(json.dumps(res, indent=2))
     md = sweep_markdown(res, p)

@@ -48,3 +48,21 @@ def test_variants_filter_runs_only_the_named_ablation_variants(tmp_path):
     import pytest
     with pytest.raises(SystemExit, match="unknown variant"):
         sweep.sweep_plan(a)
+
+
+def test_a_configuration_stopped_before_the_budget_is_listed_but_never_chosen(tmp_path, monkeypatch):
+    a = argparse.Namespace(grid="tuning", methods=["chai"], seeds=[0, 1], trajectories=512, jobs=1, out=str(tmp_path))
+    p = sweep.sweep_plan(a)
+    late = {"chai-k=3": -6.0, "chai-k=5": -7.0, "chai-k=10": -1.0}  # k=10 looks best but stopped at 256
+
+    def rows(path):
+        v = path.parent.parent.name
+        stop = 256 if v == "chai-k=10" else 512
+        return [{"trajectories": str(t), "eval_sampled_return": str(late[v]), "eval_return": "-5"}
+                for t in (0, 128, 256, 384, 512) if t <= stop]
+
+    monkeypatch.setattr(sweep.compare, "read_rows", rows)
+    res = sweep.score(p)
+    assert res["best"] == {"chai": "chai-k=3"}
+    assert not res["variants"]["chai-k=10"]["complete"] and res["variants"]["chai-k=3"]["complete"]
+    assert "chai-k=10 (stopped at 256 trajectories on 2 seed(s); not chosen)" in sweep.sweep_markdown(res, p)
