@@ -200,8 +200,12 @@ class Trainer:
                                     temperature=cfg.temperature)
         if self.world > 1:  # each rank its own acting stream (rank 0 keeps the single-process one)
             self.algo.gen.manual_seed(cfg.seed + self.rank * RANK_SEED_OFFSET)
-        capacity = getattr(getattr(acfg, "critic", acfg), "buffer_capacity", 1)
-        self.buffer = ReplayBuffer(capacity) if self.algo.uses_buffer else None
+        self.buffer = None
+        if self.algo.uses_buffer:
+            capacity = getattr(getattr(acfg, "critic", acfg), "buffer_capacity", None)
+            if capacity is None:
+                raise TypeError(f"{cfg.algo} uses the replay buffer, so its config needs a buffer_capacity field")
+            self.buffer = ReplayBuffer(capacity)
         if self.buffer is not None and cfg.seed_buffer:
             # The scripted episodes the SFT actor was trained on are off-policy data every method was
             # given; an off-policy critic (ArCHer, CHAI) can learn from them, on-policy methods cannot.

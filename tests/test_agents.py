@@ -99,7 +99,14 @@ def _cfg(tmp_path, algo, name):
                        if algo == "archer" else {})
 
 
-@pytest.mark.parametrize("algo", ["archer", "ppo"])
+def test_filtered_bc_filters_every_trajectory_so_far(cache, tmp_path):
+    trainer = Trainer(_cfg(tmp_path, "filtered_bc", "fbc"), progress=False)
+    rows = trainer.train()
+    assert len(trainer.buffer.episodes()) == 64  # the replay kept all of them (it once held one transition)
+    assert rows[-1]["kept_episodes"] >= 7  # the top 10% of 64, ties kept
+
+
+@pytest.mark.parametrize("algo", ["archer", "ppo", "filtered_bc"])
 def test_resumed_run_equals_uninterrupted(cache, tmp_path, algo):
     full = Trainer(_cfg(tmp_path, algo, "full"), progress=False).train()
     part = Trainer(_cfg(tmp_path, algo, "part"), progress=False)

@@ -28,6 +28,7 @@ class FilteredBCConfig:
     batch_size: int = 64             # utterances per step, drawn uniformly from the kept trajectories
     max_grad_norm: float = 1.0
     pool: str = "all"                # "all": every trajectory so far (the reference); "iteration": this one's only
+    buffer_capacity: int = 2_000_000  # transitions the trainer's replay keeps: every trajectory of any CPU budget
 
     def __post_init__(self):
         if not 0.0 < self.top_fraction <= 1.0:
@@ -39,6 +40,8 @@ class FilteredBCConfig:
 def top_fraction(returns: list[float], fraction: float) -> list[int]:
     """Indices of the episodes whose return reaches the (1 - fraction) quantile of ``returns`` (ties all kept, as
     the reference's ``>= cutoff``), at least one."""
+    if not returns:
+        raise ValueError("filtered BC has no whole episode to filter (is the replay smaller than one episode?)")
     cutoff = float(np.quantile(np.asarray(returns, dtype=float), 1.0 - fraction))
     return [i for i, r in enumerate(returns) if r >= cutoff]
 
