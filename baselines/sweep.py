@@ -77,7 +77,7 @@ def sweep_plan(args) -> dict:
         for seed in args.seeds:
             runs.append({"task": task, "env_id": TASKS[task], "method": method, "variant": variant, "seed": seed,
                          "trajectories": args.trajectories, "train": train, "algo_args": algo_args})
-    return {"preset": "sweep", "tasks": [task], "methods": args.methods, "seeds": args.seeds,
+    return {"preset": "sweep", "grid": args.grid, "tasks": [task], "methods": args.methods, "seeds": args.seeds,
             "trajectories": args.trajectories, "jobs": args.jobs, "threads": 1, "out": args.out, "runs": runs}
 
 
@@ -115,9 +115,12 @@ def score(p: dict) -> dict:
 
 
 def sweep_markdown(res: dict, p: dict) -> str:
-    lines = [f"# Tuning sweep ({p['trajectories']} trajectories, seeds {p['seeds']}, quick preset settings)", "",
+    ablation = p.get("grid") == "ablation"
+    title = "ArCHer ablation" if ablation else "Tuning sweep"
+    command = "python baselines/sweep.py" + (" --grid ablation" if ablation else "")
+    lines = [f"# {title} ({p['trajectories']} trajectories, seeds {p['seeds']}, quick preset settings)", "",
              "Score: the sampled eval return averaged over the evaluations after the first quarter of the budget, "
-             "mean over seeds (`python baselines/sweep.py`). The chosen configuration of each method is in bold.", "",
+             f"mean over seeds (`{command}`). The best configuration of each method is in bold.", "",
              "| method | configuration | score | per seed | final sampled return per seed | final greedy per seed |",
              "|---|---|---|---|---|---|"]
     for variant, v in res["variants"].items():
