@@ -39,7 +39,8 @@ GRID: dict[str, tuple[str, list]] = {
 }
 
 
-#: ArCHer's ablation (``--grid ablation``): which of its components matter, each on the tuned ArCHer settings.
+#: ArCHer's ablation (``--grid ablation``): which of its components matter, each on the quick preset's ArCHer settings
+#: (tuned.json when present; docs/results/ablation.md was run before it existed, at the default actor lr 3e-5).
 ABLATION: list[tuple[str, str, dict]] = [
     ("archer", "archer-paper", {}),                                                    # replay states, fresh actions, Q - V
     ("archer", "archer-rollout-q", {"actor_data": "rollout"}),                         # own rollout utterances, Q - V
