@@ -39,8 +39,8 @@ GRID: dict[str, tuple[str, list]] = {
 }
 
 
-#: ArCHer's ablation (``--grid ablation``): which of its components matter, each on the quick preset's ArCHer settings
-#: (tuned.json when present; docs/results/ablation.md was run before it existed, at the default actor lr 3e-5).
+#: ArCHer's ablation (``--grid ablation``): which of its components matter, each on ArCHer's DEFAULT settings (not
+#: tuned.json's), so a rerun reproduces docs/results/ablation.md whatever the tuning sweep later chose.
 ABLATION: list[tuple[str, str, dict]] = [
     ("archer", "archer-paper", {}),                                                    # replay states, fresh actions, Q - V
     ("archer", "archer-rollout-q", {"actor_data": "rollout"}),                         # own rollout utterances, Q - V
@@ -74,7 +74,8 @@ def sweep_plan(args) -> dict:
             raise SystemExit(f"unknown variant(s) {unknown}; the {args.grid} grid has {[v for _, v, _ in chosen]}")
         chosen = [c for c in chosen if c[1] in args.variants]
     for method, variant, overrides in chosen:
-        algo_args = {**pre["algo_args"].get(method, {}), **overrides}
+        tuned = {} if args.grid == "ablation" else pre["algo_args"].get(method, {})
+        algo_args = {**tuned, **overrides}
         for seed in args.seeds:
             runs.append({"task": task, "env_id": TASKS[task], "method": method, "variant": variant, "seed": seed,
                          "trajectories": args.trajectories, "train": train, "algo_args": algo_args})
