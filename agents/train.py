@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma list of module names (default: by model type, e.g. gpt2 c_attn,c_proj; llama q/k/v/o_proj)")
     p.add_argument("--gradient-checkpointing", action="store_true", help="recompute actor activations in backward")
     p.add_argument("--freeze-critic-encoder", action="store_true", help="train only the critic's heads")
+    p.add_argument("--critic-joint-action", action="store_true",
+                   help="Q reads the action after its observation in one text (default: encoded apart, as the reference)")
     p.add_argument("--max-new-tokens", type=int, default=ModelConfig.max_new_tokens)
     p.add_argument("--max-prompt-tokens", type=int, default=ModelConfig.max_prompt_tokens)
     p.add_argument("--rollout-backend", default=d.rollout_backend, choices=("hf", "vllm"),
@@ -86,7 +88,8 @@ def config_from_args(a) -> TrainConfig:
                         chat_template={"auto": "auto", "on": True, "off": False}[a.chat_template],
                         lora_r=a.lora_r, lora_alpha=a.lora_alpha, lora_dropout=a.lora_dropout,
                         lora_target_modules=a.lora_target_modules, gradient_checkpointing=a.gradient_checkpointing,
-                        freeze_critic_encoder=a.freeze_critic_encoder, max_new_tokens=a.max_new_tokens,
+                        freeze_critic_encoder=a.freeze_critic_encoder, critic_joint_action=a.critic_joint_action,
+                        max_new_tokens=a.max_new_tokens,
                         max_prompt_tokens=a.max_prompt_tokens)
     return TrainConfig(algo=a.algo, env_id=a.env, trajectories=a.trajectories,
                        rollout_trajectories=a.rollout_trajectories, num_envs=a.num_envs, eval_every=a.eval_every,

