@@ -4,6 +4,7 @@
     python bench/critic_quality.py --states 60 --rollouts 4
     python bench/critic_quality.py --critic runs/x/checkpoint/critic.safetensors   # a trained run's critic
     python bench/critic_quality.py --json out.json       # the figures as JSON too
+    python bench/critic_quality.py --model-arg critic=actor --model-arg critic_joint_action=true   # another critic
 
 The probe: states the SFT actor visits on the train split, and at each state a few of its own sampled
 utterances plus the scripted expert's. The agent does not see the hidden target, so the MDP's state is the
@@ -317,13 +318,17 @@ def print_report(res: dict, rollouts: int) -> None:
               f"{g['states_ordered_right']}")
 
 
-def default_critic(env_id: str, progress: bool = True):
-    """(actor, critic, ArcherConfig) of a default ArCHer run on ``env_id`` after its (cached) critic warm-up."""
+def default_critic(env_id: str, progress: bool = True, model_args: dict | None = None, algo_args: dict | None = None):
+    """(actor, critic, ArcherConfig) of an ArCHer run on ``env_id`` after its (cached) critic warm-up: the defaults, or
+    with ``model_args`` (ModelConfig fields, e.g. ``{"critic": "actor"}``) and ``algo_args`` (ArcherConfig fields,
+    e.g. ``{"critic_warmup_steps": "250"}``) overridden, as ``agents.train``'s ``--algo-arg`` does."""
     from agents.algos.archer import CriticLearner
+    from agents.models import ModelConfig
     from agents.sft import load_sft_actor, run_sft
-    from agents.trainer import TrainConfig, warm_start_critic
+    from agents.trainer import TrainConfig, _override, warm_start_critic
 
-    cfg = TrainConfig(algo="archer", env_id=env_id)
+    model = _override(ModelConfig(), model_args or {}, "--model-arg")
+    cfg = TrainConfig(algo="archer", env_id=env_id, model=model, algo_config=dict(algo_args or {}))
     acfg = cfg.algorithm_config()
     sft_dir = run_sft(cfg.sft, progress=progress)
     actor = load_sft_actor(sft_dir, cfg.model)
@@ -341,10 +346,25 @@ def main(argv=None) -> dict:
     ap.add_argument("--critic", default=None, help="a critic.safetensors (e.g. a run's checkpoint) instead of the warm-up")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    ap.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
+                    help="a ModelConfig field of the critic to score, e.g. critic=actor, critic_joint_action=true")
+    ap.add_argument("--algo-arg", action="append", default=[], metavar="KEY=VALUE",
+                    help="an ArcherConfig field of its warm-up, e.g. critic_warmup_steps=250, critic_lr=3e-4")
     a = ap.parse_args(argv)
+
+    def pairs(items: list[str], flag: str) -> dict:
+        bad = [x for x in items if "=" not in x]
+        if bad:
+            ap.error(f"{flag} {bad[0]!r}: expected KEY=VALUE")
+        return dict(x.split("=", 1) for x in items)
+
+    model_args, algo_args = pairs(a.model_arg, "--model-arg"), pairs(a.algo_arg, "--algo-arg")
     # One thread: the tiny models cannot keep two busy, and 2 shared cores oversubscribed run 10-100x slower.
     torch.set_num_threads(1)
-    actor, critic, acfg = default_critic(a.env)
+    try:
+        actor, critic, acfg = default_critic(a.env, model_args=model_args, algo_args=algo_args)
+    except ValueError as err:  # an unknown field or a bad value, named by _override / __post_init__
+        ap.error(str(err))
     if a.critic:
         from safetensors.torch import load_model
 
