@@ -36,7 +36,14 @@ def mlp(in_dim: int, hidden: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
 
 
-POOLINGS = ("mean", "last")
+POOLINGS = ("mean", "last", "max")
+ACTION_POOLINGS = ("mean", "last")  # of a one-pass causal critic's action tokens (TextEncoder.state_and_pair)
+
+
+def masked_max(hidden: Tensor, mask: Tensor) -> Tensor:
+    """Feature-wise max over real tokens: hidden `[B, L, H]`, mask `[B, L]` -> `[B, H]`. Unlike the mean, a feature
+    that fires on one token (one answer that rules a word out) reads the same in a short dialogue and a long one."""
+    return hidden.masked_fill(~mask.bool()[..., None], float("-inf")).amax(1)
 
 
 def last_token(hidden: Tensor, mask: Tensor) -> Tensor:
@@ -65,8 +72,8 @@ def _no_empty_rows(inputs: dict[str, Tensor], pad_id: int) -> dict[str, Tensor]:
 
 class TextEncoder(nn.Module):
     """Text -> `[B, H]` by pooling an encoder's last hidden state: the masked mean (bidirectional
-    encoders such as BERT / MiniLM) or the last real token (causal models such as GPT-2, where only
-    the last position has seen the whole text).
+    encoders such as BERT / MiniLM), the last real token (causal models such as GPT-2, where only
+    the last position has seen the whole text), or the feature-wise max over real tokens.
 
     Long texts keep their RIGHT end (truncation_side="left"): for an observation the recent turns
     matter more than the oldest ones, and the instruction is short.
@@ -101,7 +108,7 @@ class TextEncoder(nn.Module):
         inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
         inputs = _no_empty_rows(inputs, self.tokenizer.pad_token_id)
         hidden = self.encoder(**inputs).last_hidden_state  # [B, L, H]
-        pool = masked_mean if self.pooling == "mean" else last_token
+        pool = {"mean": masked_mean, "last": last_token, "max": masked_max}[self.pooling]
         return pool(hidden, inputs["attention_mask"])
 
     def state_and_pair(self, observations: list[str], actions: list[str], max_action_tokens: int = 64,
@@ -149,8 +156,11 @@ class DoubleCritic(nn.Module):
         freeze_encoder: no gradient into the encoder (only the heads learn).
         share_encoder: one encoder for states and actions; otherwise the action side gets a deep
             copy with its own weights.
-        pooling: "mean" (bidirectional encoders) or "last" (causal LMs' bodies).
+        pooling: "mean" (bidirectional encoders), "last" (causal LMs' bodies) or "max" (either).
         joint_action: encode each action after its observation (see `encode_actions`) instead of alone.
+        interaction: Q's heads read ``[s, a, s * a, |s - a|]`` (InferSent's sentence-pair features, Conneau et al.
+            2017) instead of ``[s, a]``: the product lets a head read "this action's word is one the dialogue
+            ruled out" without learning the interaction in its hidden layer.
         action_pooling: with a causal shared encoder and ``joint_action`` (one pass, see ``one_pass``), how the
             action's hidden states become its feature: "last" token or "mean" over the action's tokens.
 
@@ -169,10 +179,11 @@ class DoubleCritic(nn.Module):
         pooling: str = "mean",
         joint_action: bool = False,
         action_pooling: str = "last",
+        interaction: bool = False,
     ):
         super().__init__()
-        if action_pooling not in POOLINGS:
-            raise ValueError(f"action_pooling={action_pooling!r}; choose one of {POOLINGS}")
+        if action_pooling not in ACTION_POOLINGS:
+            raise ValueError(f"action_pooling={action_pooling!r}; choose one of {ACTION_POOLINGS}")
         self.joint_action = joint_action
         self.action_pooling = action_pooling
         size = hidden_size_of(encoder.config)
@@ -185,7 +196,9 @@ class DoubleCritic(nn.Module):
             for module in (self.state_encoder, self.action_encoder):
                 module.requires_grad_(False)
         # Independent random inits: the two heads must disagree for min(q1, q2) to mean anything.
-        self.q1, self.q2 = mlp(2 * size, head_hidden), mlp(2 * size, head_hidden)
+        self.interaction = interaction
+        q_in = (4 if interaction else 2) * size
+        self.q1, self.q2 = mlp(q_in, head_hidden), mlp(q_in, head_hidden)
         self.v1, self.v2 = mlp(size, head_hidden), mlp(size, head_hidden)
 
     def _encode(self, encoder: TextEncoder, texts: list[str]) -> Tensor:
@@ -214,7 +227,7 @@ class DoubleCritic(nn.Module):
         return self.joint_action and self.action_encoder is self.state_encoder and self.state_encoder.pooling == "last"
 
     def _features(self, observations: list[str], actions: list[str]) -> tuple[Tensor, Tensor]:
-        """(state `[B, H]`, Q-head input `[B, 2H]`)."""
+        """(state `[B, H]`, Q-head input `[B, 2H]`, or `[B, 4H]` with ``interaction``)."""
         if len(observations) != len(actions):
             raise ValueError(f"{len(observations)} observations but {len(actions)} actions")
         if self.one_pass:
@@ -227,6 +240,8 @@ class DoubleCritic(nn.Module):
         else:
             state = self.encode_states(observations)
             pair = self.encode_actions(actions, observations)
+        if self.interaction:
+            return state, torch.cat([state, pair, state * pair, (state - pair).abs()], dim=-1)
         return state, torch.cat([state, pair], dim=-1)
 
     def forward(self, observations: list[str], actions: list[str]) -> tuple[Tensor, Tensor, Tensor, Tensor]:

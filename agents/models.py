@@ -16,7 +16,7 @@ import torch
 import transformers
 
 from agents import distributed
-from agents.critic import DoubleCritic
+from agents.critic import POOLINGS, DoubleCritic
 from agents.policy import Actor, body_copy
 from agents.tiny import build_tiny_encoder, load_minilm
 
@@ -46,6 +46,9 @@ class ModelConfig:
     critic_joint_action: Q reads the action after its observation (``observation + action``), so attention can
         relate it to the dialogue; False (the default) encodes the action alone, as the reference does.
     critic_action_pooling: "last" or "mean" over the action's tokens, for a causal critic read in one pass.
+    critic_pooling: how the critic's encoder turns a text into one vector: "auto" (the last token of a causal body,
+        the mean of a bidirectional encoder's tokens), "mean", "last" or "max" (feature-wise, over tokens).
+    critic_interaction: Q's heads read [s, a, s * a, |s - a|] instead of [s, a] (see agents.critic.DoubleCritic).
     """
 
     actor: str = "tiny"
@@ -71,6 +74,8 @@ class ModelConfig:
     freeze_critic_encoder: bool = False
     critic_joint_action: bool = False
     critic_action_pooling: str = "last"
+    critic_pooling: str = "auto"
+    critic_interaction: bool = False
     device: str = "cpu"
     dtype: str = "float32"
     lora_r: int = 0
@@ -87,6 +92,8 @@ class ModelConfig:
             raise ValueError(f"device={self.device!r}; choose 'cpu', 'cuda', 'cuda:N' or 'auto'")
         if self.chat_template not in (True, False, "auto"):
             raise ValueError(f"chat_template={self.chat_template!r}; choose True, False or 'auto'")
+        if self.critic_pooling not in ("auto",) + POOLINGS:
+            raise ValueError(f"critic_pooling={self.critic_pooling!r}; choose one of {('auto',) + POOLINGS}")
         if self.lora_r < 0:
             raise ValueError(f"lora_r={self.lora_r} must be >= 0 (0: no LoRA, train every weight)")
 
@@ -273,8 +280,11 @@ def make_critic(cfg: ModelConfig, actor: Actor) -> DoubleCritic:
         tok = transformers.AutoTokenizer.from_pretrained(cfg.critic)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    pooling = "last" if is_causal_only(encoder.config) else "mean"
+    pooling = cfg.critic_pooling
+    if pooling == "auto":
+        pooling = "last" if is_causal_only(encoder.config) else "mean"
     critic = DoubleCritic(encoder, tok, max_length=cfg.critic_max_length, head_hidden=cfg.critic_head_hidden,
                           freeze_encoder=cfg.freeze_critic_encoder, pooling=pooling,
-                          joint_action=cfg.critic_joint_action, action_pooling=cfg.critic_action_pooling)
+                          joint_action=cfg.critic_joint_action, action_pooling=cfg.critic_action_pooling,
+                          interaction=cfg.critic_interaction)
     return critic.to(cfg.torch_device())

@@ -59,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--freeze-critic-encoder", action="store_true", help="train only the critic's heads")
     p.add_argument("--critic-joint-action", action="store_true",
                    help="Q reads the action after its observation in one text (default: encoded apart, as the reference)")
+    p.add_argument("--critic-pooling", default=ModelConfig.critic_pooling, choices=("auto", "mean", "last", "max"),
+                   help="text -> vector in the critic (auto: last token of a causal body, mean of a bidirectional one)")
+    p.add_argument("--critic-interaction", action="store_true",
+                   help="Q's heads read [s, a, s*a, |s-a|] instead of [s, a]")
     p.add_argument("--max-new-tokens", type=int, default=ModelConfig.max_new_tokens)
     p.add_argument("--max-prompt-tokens", type=int, default=ModelConfig.max_prompt_tokens)
     p.add_argument("--rollout-backend", default=d.rollout_backend, choices=("hf", "vllm"),
@@ -89,6 +93,7 @@ def config_from_args(a) -> TrainConfig:
                         lora_r=a.lora_r, lora_alpha=a.lora_alpha, lora_dropout=a.lora_dropout,
                         lora_target_modules=a.lora_target_modules, gradient_checkpointing=a.gradient_checkpointing,
                         freeze_critic_encoder=a.freeze_critic_encoder, critic_joint_action=a.critic_joint_action,
+                        critic_pooling=a.critic_pooling, critic_interaction=a.critic_interaction,
                         max_new_tokens=a.max_new_tokens,
                         max_prompt_tokens=a.max_prompt_tokens)
     return TrainConfig(algo=a.algo, env_id=a.env, trajectories=a.trajectories,

