@@ -114,13 +114,20 @@ class ModelConfig:
 
     def cache_dict(self) -> dict:
         """The fields that shape cached results (SFT actor, critic warm-up), normalised so that settings which
-        change nothing keep old cache keys: no device, autocast, checkpointing or RL-phase LoRA fields, and the
-        tiny actor's ``chat_template`` (its tokenizer has none) as False."""
+        change nothing keep old cache keys: no device, autocast, checkpointing or RL-phase LoRA fields, the
+        tiny actor's ``chat_template`` (its tokenizer has none) as False, and fields added after a key was first
+        written left out while they hold the value that reproduces the older models (:data:`LATER_FIELDS`)."""
         d = {k: v for k, v in asdict(self).items() if k not in RUNTIME_FIELDS}
         if d["actor"] == "tiny" and d["chat_template"] == "auto":
             d["chat_template"] = False
+        for k, unchanged in LATER_FIELDS.items():
+            if d[k] == unchanged:
+                del d[k]
         return d
 
+
+#: ModelConfig fields added after cache keys existed, with the value that builds what was built before them.
+LATER_FIELDS = {"critic_pooling": "auto", "critic_interaction": False}
 
 #: ModelConfig fields that do not change what a cached SFT actor or critic warm-up is (LoRA changes the SFT
 #: actor and is added to its key by SFTConfig.key when on; the critic is built from the plain SFT model).

@@ -190,3 +190,14 @@ def test_one_pass_critic_equals_separate_state_and_joint_passes(tokenizer):
         fits = [0, 2]
         torch.testing.assert_close(critic.q1(sa).squeeze(-1)[fits], q1[fits], atol=1e-5, rtol=1e-4)
     torch.testing.assert_close((v1, v2), (sv1, sv2), atol=1e-5, rtol=1e-4)
+
+
+def test_cache_keys_change_only_for_settings_that_change_the_critic():
+    """A new ModelConfig field at its old-behaviour value keeps the cached warm-ups' keys; another value changes them."""
+    from agents.models import LATER_FIELDS, ModelConfig
+
+    base = ModelConfig().cache_dict()
+    assert not set(LATER_FIELDS) & set(base)
+    assert ModelConfig(device="cuda").cache_dict() == base
+    assert ModelConfig(critic_pooling="max").cache_dict()["critic_pooling"] == "max"
+    assert ModelConfig(critic_interaction=True).cache_dict() != base
