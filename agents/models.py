@@ -52,10 +52,11 @@ class ModelConfig:
     """
 
     actor: str = "tiny"
-    # The default critic (issue 20, measured with bench/critic_quality.py on the same probe, 117 states, 491 pairs):
-    # a fresh tiny BERT reading observation and action SEPARATELY, as the reference's RoBERTa critic does: within-state
-    # correlation of min Q - min V with the MDP truth 0.41 after the 500-step warm-up (0.44 at 250), where the SFT
-    # actor's body reading (s, a) jointly in one pass scored 0.29; the actor's body reading them separately 0.40 at 250.
+    # The default critic (issue 20): a fresh tiny BERT reading observation and action SEPARATELY, as the reference's
+    # RoBERTa critic does. `python bench/critic_quality.py` (117 states, 491 pairs): within-state correlation of
+    # min Q - min V with the MDP truth 0.44 after the 500-step warm-up, where the SFT actor's body reading (s, a)
+    # jointly in one pass (the default before; `--model-arg critic=actor --model-arg critic_joint_action=true`)
+    # scored 0.29. In scratch warm-ups (not the bench's seeds) the actor's body reading them apart scored 0.40.
     critic: str = "tiny"
     tiny_layers: int = 2
     tiny_heads: int = 2

@@ -1,6 +1,6 @@
 """Fair side-by-side comparisons: every (task, method, seed) on an equal trajectory budget.
 
-    python baselines/compare.py                     # preset "quick": CPU, tiny models, ~25 minutes on 2 cores
+    python baselines/compare.py                     # preset "quick": CPU, tiny models, ~40 minutes on 2 cores
     python baselines/compare.py --preset paper --tasks twenty_questions guess_my_city --device cuda
     python baselines/compare.py --methods archer ppo --seeds 0 1 2 3 4 --trajectories 20000 --out results/mine
 

@@ -1,6 +1,6 @@
 """Comparison presets, as data: which tasks, methods, seeds and budgets, and each task's settings.
 
-``quick`` runs on a 2-core CPU in under 30 minutes with the embedded tiny models; ``long`` runs ArCHer against PPO
+``quick`` runs on a 2-core CPU with the embedded tiny models (41 minutes measured at 33a3f32, with other work on the cores; the 30-minute target is not met); ``long`` runs ArCHer against PPO
 for 3,072 trajectories (about 2 hours, resumable). Both apply the tuning sweep's winners (``tuned.json``, from
 ``baselines/sweep.py``). ``paper`` carries
 the ArCHer paper's hyper-parameters (Zhou et al. 2024, Appendix) with GPT-2 actor and RoBERTa critic

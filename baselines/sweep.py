@@ -47,6 +47,7 @@ ABLATION: list[tuple[str, str, dict]] = [
     ("archer", "archer-rollout-td", {"actor_data": "rollout", "advantage": "td"}),     # own rollouts, TD advantage
     ("archer", "archer-critic10", {"critic_updates": 10}),                             # half the critic budget
     ("archer", "archer-critic50", {"critic_updates": 50}),                             # 2.5x the critic budget
+    ("archer", "archer-no-online-warmup", {"warmup_iterations": 0}),                   # the actor moves from iteration 0
 ]
 
 

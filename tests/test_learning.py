@@ -30,21 +30,23 @@ def test_sft_policy_beats_random_on_the_eval_split():
     assert sft["mean_return"] < expert["mean_return"]  # competent but below the expert, as intended
 
 
-def _final_and_start(algo: str, seed: int, tmp_path) -> tuple[float, float]:
+def _final_and_start(algo: str, seed: int, tmp_path, algo_config: dict | None = None) -> tuple[float, float]:
     """Train ``algo`` with the quick preset's settings (512 trajectories, eval every 128, 1 torch thread as
     compare.py runs it: more threads than free cores slows these small models 10-100x); (start, final) sampled
-    eval return. The same runs as ``baselines/sweep.py``'s default configurations, so its figures are these."""
+    eval return. The same runs as ``baselines/compare.py`` / ``baselines/sweep.py`` make with the same
+    ``algo_config``, so their figures are these."""
     cfg = TrainConfig(algo=algo, env_id=ENV, trajectories=512, rollout_trajectories=64, num_envs=32, eval_every=128,
-                      eval_episodes=100, seed=seed, threads=1, out=str(tmp_path / f"{algo}{seed}"))
+                      eval_episodes=100, seed=seed, threads=1, out=str(tmp_path / f"{algo}{seed}"),
+                      algo_config=dict(algo_config or {}))
     rows = train(cfg, progress=False)
     return rows[0]["eval_sampled_return"], rows[-1]["eval_sampled_return"]
 
 
-def _assert_raises_the_sft_return(algo: str, tmp_path) -> None:
+def _assert_raises_the_sft_return(algo: str, tmp_path, algo_config: dict | None = None) -> None:
     """Seeds 0 and 1: every seed ends above the shared SFT start, and the mean gain exceeds the noise (the two
     seeds' spread, and never less than the eval's own standard error: 100 episodes, per-episode std about 5
     return units -> 0.5)."""
-    results = [_final_and_start(algo, seed, tmp_path) for seed in (0, 1)]
+    results = [_final_and_start(algo, seed, tmp_path, algo_config) for seed in (0, 1)]
     start = results[0][0]
     assert all(s == start for s, _ in results)  # every seed starts from the same SFT actor and eval
     finals = np.array([f for _, f in results])
@@ -56,14 +58,20 @@ def _assert_raises_the_sft_return(algo: str, tmp_path) -> None:
 
 
 def test_archer_raises_the_sft_return(tmp_path):
-    """ArCHer with its defaults (the paper's flow: replay states, fresh actions, min Q - min V; see
-    agents/algos/archer.py) raises the SFT policy's sampled eval return.
+    """ArCHer as the comparison runs it (its defaults, the paper's flow: replay states, fresh actions, min Q - min V,
+    see agents/algos/archer.py; with the tuning sweep's actor lr from baselines/tuned.json) raises the SFT policy's
+    sampled eval return. These are the runs of seeds 0 and 1 of ``python baselines/compare.py``'s archer row.
 
-    Measured at caa71dd (``baselines/sweep.py``, run archer-actor_lr=3e-05, the default): start -9.07; finals
-    -6.42 and -7.56 for seeds 0 and 1 (greedy -4.6 on both, the SFT's), gain 2.08 against a noise of 1.14. The
-    actor is frozen for the first 2 iterations (128 trajectories) while the critic catches up.
+    Measured at caa71dd with the old critic (the SFT actor's body reading s + a in one pass) and the default actor lr
+    3e-5: start -9.07; finals -6.42 and -7.56, gain 2.08 against a noise of 1.14. The actor is frozen for the first
+    2 iterations (128 trajectories) while the critic catches up.
+
+    Measured at 33a3f32 with the tiny BERT critic and the tuned lr 1e-4 (``python baselines/compare.py``, archer seeds
+    0 and 1, docs/results/metrics.csv): start -9.07; finals -5.99 and -7.21, gain 2.47 against a noise of 1.22.
     """
-    _assert_raises_the_sft_return("archer", tmp_path)
+    from baselines.presets import tuned_algo_args
+
+    _assert_raises_the_sft_return("archer", tmp_path, tuned_algo_args().get("archer", {}))
 
 
 def test_ppo_raises_the_sft_return(tmp_path):

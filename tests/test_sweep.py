@@ -45,7 +45,8 @@ def test_variants_filter_runs_only_the_named_ablation_variants(tmp_path):
     td = next(r for r in p["runs"] if r["variant"] == "archer-rollout-td")
     assert td["algo_args"]["actor_data"] == "rollout" and td["algo_args"]["advantage"] == "td"
     # The ablation runs on ArCHer's defaults, not on tuned.json's winners: a rerun reproduces docs/results/ablation.md.
-    assert all(set(r["algo_args"]) <= {"actor_data", "advantage", "critic_updates"} for r in p["runs"])
+    assert all(set(r["algo_args"]) <= {"actor_data", "advantage", "critic_updates", "warmup_iterations"}
+               for r in p["runs"])
     a.variants = ["archer-nope"]
     import pytest
     with pytest.raises(SystemExit, match="unknown variant"):
