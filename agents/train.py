@@ -18,6 +18,7 @@ import sys
 
 from agents import distributed
 from agents.algos import ALGOS
+from agents.critic import POOLINGS
 from agents.models import CRITIC_CHOICES, ModelConfig
 from agents.sft import SFTConfig
 from agents.trainer import TrainConfig, train
@@ -59,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--freeze-critic-encoder", action="store_true", help="train only the critic's heads")
     p.add_argument("--critic-joint-action", action="store_true",
                    help="Q reads the action after its observation in one text (default: encoded apart, as the reference)")
-    p.add_argument("--critic-pooling", default=ModelConfig.critic_pooling, choices=("auto", "mean", "last", "max"),
+    p.add_argument("--critic-pooling", default=ModelConfig.critic_pooling, choices=("auto",) + POOLINGS,
                    help="text -> vector in the critic (auto: last token of a causal body, mean of a bidirectional one)")
     p.add_argument("--critic-interaction", action="store_true",
                    help="Q's heads read [s, a, s*a, |s-a|] instead of [s, a]")
