@@ -12,6 +12,8 @@ import copy
 import torch
 from torch import Tensor, nn
 
+from agents.batching import join_runs, length_chunks
+
 
 def hidden_size_of(config) -> int:
     """Encoder width from a transformers config (`hidden_size`, else `n_embd`, else `d_model`)."""
@@ -85,8 +87,10 @@ class TextEncoder(nn.Module):
     same pairs' Q - V differed by 0.22 on average batched vs alone (issue 20, at 196c887).
     """
 
-    def __init__(self, encoder: nn.Module, tokenizer, max_length: int = 256, pooling: str = "mean"):
+    def __init__(self, encoder: nn.Module, tokenizer, max_length: int = 256, pooling: str = "mean",
+                 micro_batch: int = 0):
         super().__init__()
+        self.micro_batch = micro_batch  # rows per length-sorted pass (agents.batching; 0: the whole batch at once)
         if pooling not in POOLINGS:
             raise ValueError(f"pooling={pooling!r}; choose one of {POOLINGS}")
         self.pooling = pooling
@@ -97,13 +101,20 @@ class TextEncoder(nn.Module):
             self.tokenizer.pad_token = self.tokenizer.eos_token
 
     def forward(self, texts: list[str]) -> Tensor:
+        texts = list(texts)
+        runs = length_chunks([len(t) for t in texts], self.micro_batch)  # characters: a cheap proxy for tokens
+        if len(runs) == 1:
+            return self._pooled(texts)
+        return join_runs([self._pooled([texts[i] for i in run]) for run in runs], runs)
+
+    def _pooled(self, texts: list[str]) -> Tensor:
         device = next(self.encoder.parameters()).device
         # Set per call: the same tokenizer object may be shared with an actor that wants "left"
         # padding and a different truncation side (see the class docstring for why right padding).
         self.tokenizer.truncation_side = "left"
         self.tokenizer.padding_side = "right"
         batch = self.tokenizer(
-            list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
         ).to(device)
         inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
         inputs = _no_empty_rows(inputs, self.tokenizer.pad_token_id)
@@ -154,6 +165,7 @@ class DoubleCritic(nn.Module):
         max_length: token cap per text; longer texts keep their right end.
         head_hidden: width of the MLP heads.
         freeze_encoder: no gradient into the encoder (only the heads learn).
+        micro_batch: rows per length-sorted encoder pass (:mod:`agents.batching`; 0: the whole batch at once).
         share_encoder: one encoder for states and actions; otherwise the action side gets a deep
             copy with its own weights.
         pooling: "mean" (bidirectional encoders), "last" (causal LMs' bodies) or "max" (either).
@@ -180,6 +192,7 @@ class DoubleCritic(nn.Module):
         joint_action: bool = False,
         action_pooling: str = "last",
         interaction: bool = False,
+        micro_batch: int = 0,
     ):
         super().__init__()
         if action_pooling not in ACTION_POOLINGS:
@@ -188,9 +201,10 @@ class DoubleCritic(nn.Module):
         self.action_pooling = action_pooling
         size = hidden_size_of(encoder.config)
         self.freeze_encoder = freeze_encoder
-        self.state_encoder = TextEncoder(encoder, tokenizer, max_length, pooling)
+        self.state_encoder = TextEncoder(encoder, tokenizer, max_length, pooling, micro_batch)
         self.action_encoder = (
-            self.state_encoder if share_encoder else TextEncoder(copy.deepcopy(encoder), tokenizer, max_length, pooling)
+            self.state_encoder if share_encoder
+            else TextEncoder(copy.deepcopy(encoder), tokenizer, max_length, pooling, micro_batch)
         )
         if freeze_encoder:
             for module in (self.state_encoder, self.action_encoder):

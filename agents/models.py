@@ -16,6 +16,7 @@ import torch
 import transformers
 
 from agents import distributed
+from agents.batching import resolve_micro_batch
 from agents.critic import POOLINGS, DoubleCritic
 from agents.policy import Actor, body_copy
 from agents.tiny import build_tiny_encoder, load_minilm
@@ -77,6 +78,9 @@ class ModelConfig:
     critic_action_pooling: str = "last"
     critic_pooling: str = "auto"
     critic_interaction: bool = False
+    # Rows per length-sorted micro-batch in the actor's sampling and scoring and the critic's encoder (agents.batching):
+    # -1 auto (16 on the CPU, where padding to a batch's longest row cost 2-2.5x; the whole batch on a GPU), 0 whole.
+    micro_batch: int = -1
     device: str = "cpu"
     dtype: str = "float32"
     lora_r: int = 0
@@ -97,6 +101,8 @@ class ModelConfig:
             raise ValueError(f"critic_pooling={self.critic_pooling!r}; choose one of {('auto',) + POOLINGS}")
         if self.lora_r < 0:
             raise ValueError(f"lora_r={self.lora_r} must be >= 0 (0: no LoRA, train every weight)")
+        if self.micro_batch < -1:
+            raise ValueError(f"micro_batch={self.micro_batch}; use -1 (auto), 0 (the whole batch) or a row count")
 
     def torch_device(self) -> torch.device:
         """The device of this process. Under ``accelerate launch`` with several processes, "cuda" and "auto"
@@ -238,8 +244,10 @@ def make_actor(model, tokenizer, cfg: ModelConfig) -> Actor:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if cfg.lora_r > 0:
         model = apply_lora(model, cfg)
-    return Actor(model.to(cfg.torch_device()), tokenizer, max_prompt_tokens=cfg.max_prompt_tokens,
-                 max_new_tokens=cfg.max_new_tokens, chat_template=cfg.chat_template)
+    device = cfg.torch_device()
+    return Actor(model.to(device), tokenizer, max_prompt_tokens=cfg.max_prompt_tokens,
+                 max_new_tokens=cfg.max_new_tokens, chat_template=cfg.chat_template,
+                 micro_batch=resolve_micro_batch(cfg.micro_batch, str(device)))
 
 
 def plain_model(model):
@@ -294,5 +302,6 @@ def make_critic(cfg: ModelConfig, actor: Actor) -> DoubleCritic:
     critic = DoubleCritic(encoder, tok, max_length=cfg.critic_max_length, head_hidden=cfg.critic_head_hidden,
                           freeze_encoder=cfg.freeze_critic_encoder, pooling=pooling,
                           joint_action=cfg.critic_joint_action, action_pooling=cfg.critic_action_pooling,
-                          interaction=cfg.critic_interaction)
+                          interaction=cfg.critic_interaction,
+                          micro_batch=resolve_micro_batch(cfg.micro_batch, str(cfg.torch_device())))
     return critic.to(cfg.torch_device())

@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from agents.batching import join_runs, length_chunks
+
 
 @dataclass
 class SampleOutput:
@@ -132,8 +134,10 @@ class Actor(nn.Module):
         max_prompt_tokens: int = 256,
         max_new_tokens: int = 24,
         chat_template: bool | str = False,
+        micro_batch: int = 0,
     ):
         super().__init__()
+        self.micro_batch = micro_batch  # rows per length-sorted pass in sample / score (agents.batching; 0: all)
         if max_prompt_tokens < 1 or max_new_tokens < 1:
             raise ValueError(
                 f"max_prompt_tokens={max_prompt_tokens} and max_new_tokens={max_new_tokens} must be >= 1"
@@ -258,7 +262,8 @@ class Actor(nn.Module):
         greedy: bool = False,
         generator: torch.Generator | None = None,
     ) -> SampleOutput:
-        """Sample one utterance per observation with a KV-cached loop over a left-padded batch.
+        """Sample one utterance per observation with a KV-cached loop over a left-padded batch (length-sorted runs
+        of ``micro_batch`` rows, agents.batching).
 
         Runs in eval mode under inference_mode; the model's train/eval mode is restored after.
         Finished rows keep being fed the pad token with attention mask 0, so they never influence
@@ -267,17 +272,21 @@ class Actor(nn.Module):
         if temperature <= 0:
             raise ValueError(f"temperature={temperature} must be > 0; use greedy=True for argmax")
         prompt_ids = self.build_prompt_ids(observations)
+        action_ids: list[list[int]] = [[] for _ in observations]
+        log_probs: list[Tensor] = [torch.zeros(0) for _ in observations]
         was_training = self.model.training
         self.model.eval()
         try:
             with torch.inference_mode():
-                tokens, logps, lengths = self._sample_loop(
-                    prompt_ids, temperature, top_k, top_p, greedy, generator
-                )
+                for run in length_chunks([len(p) for p in prompt_ids], self.micro_batch):
+                    tokens, logps, lengths = self._sample_loop(
+                        [prompt_ids[i] for i in run], temperature, top_k, top_p, greedy, generator
+                    )
+                    for j, i in enumerate(run):
+                        action_ids[i] = tokens[j, : lengths[j]].tolist()
+                        log_probs[i] = logps[j, : lengths[j]].clone()
         finally:
             self.model.train(was_training)
-        action_ids = [tokens[i, : lengths[i]].tolist() for i in range(len(observations))]
-        log_probs = [logps[i, : lengths[i]].clone() for i in range(len(observations))]
         texts = [self._decode_utterance(ids) for ids in action_ids]
         return SampleOutput(texts, action_ids, log_probs, prompt_ids)
 
@@ -326,6 +335,19 @@ class Actor(nn.Module):
     # ---- learning ------------------------------------------------------------------------------
 
     def score(self, prompt_ids: list[list[int]], action_ids: list[list[int]]) -> TokenScores:
+        """Re-score exactly `action_ids` after `prompt_ids`, with grad: one forward pass per length-sorted run of
+        ``micro_batch`` rows (agents.batching), rows back in their order, padded to the batch's longest action.
+        See `_score_run`."""
+        if len(prompt_ids) != len(action_ids):
+            raise ValueError(f"{len(prompt_ids)} prompts but {len(action_ids)} actions")
+        runs = length_chunks([len(p) + len(a) for p, a in zip(prompt_ids, action_ids)], self.micro_batch)
+        if len(runs) == 1:
+            return self._score_run(prompt_ids, action_ids)
+        parts = [self._score_run([prompt_ids[i] for i in run], [action_ids[i] for i in run]) for run in runs]
+        return TokenScores(logp=join_runs([p.logp for p in parts], runs), mask=join_runs([p.mask for p in parts], runs, False),
+                           entropy=join_runs([p.entropy for p in parts], runs))
+
+    def _score_run(self, prompt_ids: list[list[int]], action_ids: list[list[int]]) -> TokenScores:
         """Re-score exactly `action_ids` after `prompt_ids`, with grad, in one forward pass.
 
         Uses the model's current mode (call `.train()` / `.eval()` yourself). Shapes `[B, T]` with

@@ -37,7 +37,7 @@ from agents.models import ModelConfig, load_causal_lm, make_actor, plain_model
 from agents.policy import Actor
 from agents.tiny import build_tiny_actor, load_pretrained_bundle, save_pretrained_bundle, train_tokenizer
 
-SFT_VERSION = 2  # bump when the recipe changes, so caches rebuild
+SFT_VERSION = 3  # bump when the recipe changes, so caches rebuild (3: length-sorted micro-batches, agents.batching)
 
 
 @dataclass

@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="text -> vector in the critic (auto: last token of a causal body, mean of a bidirectional one)")
     p.add_argument("--critic-interaction", action="store_true",
                    help="Q's heads read [s, a, s*a, |s-a|] instead of [s, a]")
+    p.add_argument("--micro-batch", type=int, default=ModelConfig.micro_batch,
+                   help="rows per length-sorted pass of the actor and critic (-1: 16 on the CPU, the whole batch on a "
+                        "GPU; 0: the whole batch)")
     p.add_argument("--max-new-tokens", type=int, default=ModelConfig.max_new_tokens)
     p.add_argument("--max-prompt-tokens", type=int, default=ModelConfig.max_prompt_tokens)
     p.add_argument("--rollout-backend", default=d.rollout_backend, choices=("hf", "vllm"),
@@ -95,7 +98,7 @@ def config_from_args(a) -> TrainConfig:
                         lora_target_modules=a.lora_target_modules, gradient_checkpointing=a.gradient_checkpointing,
                         freeze_critic_encoder=a.freeze_critic_encoder, critic_joint_action=a.critic_joint_action,
                         critic_pooling=a.critic_pooling, critic_interaction=a.critic_interaction,
-                        max_new_tokens=a.max_new_tokens,
+                        max_new_tokens=a.max_new_tokens, micro_batch=a.micro_batch,
                         max_prompt_tokens=a.max_prompt_tokens)
     return TrainConfig(algo=a.algo, env_id=a.env, trajectories=a.trajectories,
                        rollout_trajectories=a.rollout_trajectories, num_envs=a.num_envs, eval_every=a.eval_every,

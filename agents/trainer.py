@@ -419,7 +419,9 @@ START_SEED = 900_000_000  # env seeds of the start data: apart from every traini
 def start_data(cfg: TrainConfig, actor, sft_dir: Path, progress: bool = False) -> list:
     """``cfg.start_episodes`` episodes of the SFT actor (temperature 1, train split), collected once per SFT actor
     and cached as JSONL under ``$ARCHER_GYM_CACHE/start/<key>/``: the data a critic is warmed up on."""
-    key = hashlib.sha256(json.dumps([cfg.sft.key(), cfg.env_id, cfg.start_episodes, cfg.num_envs, START_SEED],
+    # micro_batch sets the order in which the sampler draws its random numbers, so it is part of what the data is.
+    key = hashlib.sha256(json.dumps([cfg.sft.key(), cfg.env_id, cfg.start_episodes, cfg.num_envs, START_SEED,
+                                     cfg.model.micro_batch],
                                     sort_keys=True).encode()).hexdigest()[:16]
     path = cache_root() / "start" / key / "episodes.jsonl"
     if path.exists():

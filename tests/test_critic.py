@@ -141,7 +141,8 @@ def test_last_token_pooling_reads_the_last_real_token_for_either_padding_side():
     assert last_token(hidden, left_padded).squeeze(-1).tolist() == [3.0, 7.0]
 
 
-def _critic_of_kind(kind: str, tokenizer, joint_action: bool = False, pooling: str = "auto", interaction: bool = False):
+def _critic_of_kind(kind: str, tokenizer, joint_action: bool = False, pooling: str = "auto", interaction: bool = False,
+                    micro_batch: int = 0):
     """The double critic `agents.models.make_critic` builds for ``kind``, over a tiny GPT-2 actor on ``tokenizer``."""
     from agents.models import ModelConfig, make_critic as make_model_critic
     from agents.policy import Actor
@@ -152,7 +153,7 @@ def _critic_of_kind(kind: str, tokenizer, joint_action: bool = False, pooling: s
     torch.manual_seed(0)
     actor = Actor(build_tiny_actor(tokenizer), tokenizer)
     cfg = ModelConfig(critic=kind, critic_max_length=32, critic_head_hidden=16, critic_joint_action=joint_action,
-                      critic_pooling=pooling, critic_interaction=interaction)
+                      critic_pooling=pooling, critic_interaction=interaction, micro_batch=micro_batch)
     return make_model_critic(cfg, actor).eval()
 
 
@@ -160,9 +161,11 @@ def _critic_of_kind(kind: str, tokenizer, joint_action: bool = False, pooling: s
     ("tiny", "auto", False), ("actor", "auto", False), ("minilm", "auto", False), ("tiny", "max", True),
     ("actor", "max", False)])
 @pytest.mark.parametrize("joint", [True, False])
-def test_a_text_scores_the_same_alone_and_in_any_batch(tokenizer, kind, pooling, interaction, joint):
-    """Q and V of each (observation, action) do not depend on the batch's other texts or their lengths."""
-    critic = _critic_of_kind(kind, tokenizer, pooling=pooling, interaction=interaction)
+@pytest.mark.parametrize("micro_batch", [0, 2])
+def test_a_text_scores_the_same_alone_and_in_any_batch(tokenizer, kind, pooling, interaction, joint, micro_batch):
+    """Q and V of each (observation, action) do not depend on the batch's other texts or their lengths, nor on
+    the length-sorted runs the encoder cuts a batch into (micro_batch 2: the 4 texts in 2 runs, reordered)."""
+    critic = _critic_of_kind(kind, tokenizer, pooling=pooling, interaction=interaction, micro_batch=micro_batch)
     critic.joint_action = joint
     obs = OBS + ["Guess my city.\n\nIs it in Europe?\nNo.\nIs it on the coast?\nYes.\n"]
     acts = ACTS + ["Is it Lima?"]

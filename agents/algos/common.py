@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from archer_gym import Transition
+from agents.batching import join_runs, length_chunks
 from agents.critic import hidden_size_of
 from agents.distributed import all_reduce_grads, shard
 from agents.policy import Actor, body_copy, left_pad, positions_from_mask
@@ -54,6 +55,7 @@ class TokenValueModel(nn.Module):
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
         self.pad_id = actor.tokenizer.pad_token_id
+        self.micro_batch = getattr(actor, "micro_batch", 0)  # length-sorted runs, as the actor's own passes (agents.batching)
 
     def _hidden(self, seqs: list[list[int]]) -> Tensor:
         device = self.head.weight.device
@@ -61,6 +63,9 @@ class TokenValueModel(nn.Module):
         return self.body(input_ids=ids, attention_mask=mask, position_ids=positions_from_mask(mask)).last_hidden_state
 
     def forward(self, prompt_ids: list[list[int]], action_ids: list[list[int]]) -> Tensor:
+        runs = length_chunks([len(p) + len(a) for p, a in zip(prompt_ids, action_ids)], self.micro_batch)
+        if len(runs) > 1:
+            return join_runs([self([prompt_ids[i] for i in r], [action_ids[i] for i in r]) for r in runs], runs)
         n_act = torch.tensor([len(a) for a in action_ids], device=self.head.weight.device)
         width = int(n_act.max())
         hidden = self._hidden([list(p) + list(a) for p, a in zip(prompt_ids, action_ids)])  # [B, L, H]
@@ -71,6 +76,9 @@ class TokenValueModel(nn.Module):
         return vals.gather(1, index).masked_fill(cols >= n_act[:, None], 0.0)
 
     def state_value(self, prompt_ids: list[list[int]]) -> Tensor:
+        runs = length_chunks([len(p) for p in prompt_ids], self.micro_batch)
+        if len(runs) > 1:
+            return join_runs([self.state_value([prompt_ids[i] for i in r]) for r in runs], runs)
         return self.head(self._hidden([list(p) for p in prompt_ids])[:, -1]).squeeze(-1)
 
 
