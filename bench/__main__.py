@@ -16,6 +16,7 @@ BENCHES = [
     ("webshop search", ["bench/webshop_search.py", "--episodes", "50", "--queries", "1000"]),
     ("oracle server", ["bench/oracle_server.py", "--requests", "500"]),
     ("sample efficiency", ["bench/sample_efficiency.py"]),
+    ("micro-batches", ["bench/micro_batch.py", "--repeats", "2", "--sizes", "0", "16"]),
     ("critic quality", ["bench/critic_quality.py", "--states", "30", "--rollouts", "3"]),
 ]
 
