@@ -42,7 +42,7 @@ import archer_gym
 from archer_gym import make_vec, read_jsonl, write_jsonl
 from archer_gym.evaluation import summarize
 from agents import distributed as dist
-from agents.algos import build_algorithm, check_algo, default_config
+from agents.algos import build_algorithm, check_algo, default_config, load_plugins, spec
 from agents.buffer import ReplayBuffer
 from agents.checkpoint import load_checkpoint, save_checkpoint
 from agents.evaluate import eval_specs, evaluate_act_fn
@@ -83,8 +83,12 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     sft: SFTConfig = field(default_factory=SFTConfig)
     algo_config: dict = field(default_factory=dict)  # overrides of the algorithm's config fields
+    # Files (or module names) imported before the algorithm is looked up: where a user's algorithm registers itself
+    # (agents.algos.registry.load_plugins; docs/add_an_algorithm.md).
+    plugins: list = field(default_factory=list)
 
     def __post_init__(self):
+        load_plugins(self.plugins)
         check_algo(self.algo)
         archer_gym.get_spec(self.env_id)
         if self.rollout_trajectories < 1 or self.num_envs < 1 or self.eval_every < 1:
@@ -200,8 +204,9 @@ class Trainer:
                                     temperature=cfg.temperature)
         if self.world > 1:  # each rank its own acting stream (rank 0 keeps the single-process one)
             self.algo.gen.manual_seed(cfg.seed + self.rank * RANK_SEED_OFFSET)
+        self.spec = spec(cfg.algo)
         self.buffer = None
-        if self.algo.uses_buffer:
+        if self.spec.uses_buffer:
             capacity = getattr(getattr(acfg, "critic", acfg), "buffer_capacity", None)
             if capacity is None:
                 raise TypeError(f"{cfg.algo} uses the replay buffer, so its config needs a buffer_capacity field")
