@@ -12,12 +12,19 @@ reads the table. A user's algorithm registers the same way from its own file (do
 | ``filtered_bc``     | filtered_bc.py                      | FilteredBCConfig | yes    | no             |
 | ``chai``            | chai.py                             | CHAIConfig       | yes    | yes            |
 | ``bc``              | bc.py                               | BCConfig         | no     | no             |
+| ``grpo``            | grpo.py (+ group.py)                | GroupConfig      | no     | no (groups)    |
+| ``rloo``            | rloo.py (+ group.py)                | GroupConfig      | no     | no (groups)    |
+| ``turn_grpo``       | turn_grpo.py (+ group.py)           | GroupConfig      | no     | no (groups)    |
+| ``gigpo``           | gigpo.py (+ group.py)               | GiGPOConfig      | no     | no (groups)    |
+
+"(groups)": the trainer collects each iteration as groups of ``group_size`` episodes from the same start.
 """
 
 from __future__ import annotations
 
 # Imported in this order, so the table (and the CLI choices, the comparison's method order) keeps it.
 from agents.algos import archer, ppo, filtered_bc, chai, bc  # noqa: F401,E401  (each registers itself)
+from agents.algos import grpo, rloo, turn_grpo, gigpo  # noqa: F401,E401  (critic-free group methods)
 from agents.algos.registry import AlgoSpec, load_plugins, names, register, spec, specs  # noqa: F401
 
 
