@@ -433,6 +433,8 @@ class Trainer:
                     print(f"saved {self.ckpt_dir} at {self.counts.trajectories} trajectories; continue with --resume")
         bar.close()
         self.venv.close()
+        if self.probe_env is not None:
+            self.probe_env.close()
         dist.check_replicas(self.algo.modules())  # several processes: the replicas must still agree
         return self.rows
 

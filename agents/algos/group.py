@@ -18,6 +18,12 @@ The loss normaliser (``loss_norm``, documented because it changes what multi-tur
   bias against long failed episodes. Here a sequence is one turn, which removes the episode-length part.
 - ``"constant"``: sum over tokens / (minibatch utterances x ``max_new_tokens``) (Dr. GRPO): unbiased in length,
   the step size independent of how many tokens the minibatch happens to hold.
+
+``update`` returns (means over the iteration's minibatches): ``pg_loss`` (the normalised loss, return units x
+log-prob), ``clip_frac`` (fraction of tokens whose ratio left [1 - clip, 1 + clip]), ``approx_kl`` (token mean of
+old - new log-prob, nats), ``entropy`` (nats per token), ``kl_sft`` (k3 KL to the SFT policy, nats per token; only
+with ``kl_coef > 0``), and over the iteration's utterances ``advantage_mean`` / ``advantage_std`` and
+``zero_advantage_frac`` (utterances whose group gave no signal: every member alike).
 """
 
 from __future__ import annotations
