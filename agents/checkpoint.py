@@ -18,6 +18,7 @@ falls back to.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -160,7 +161,8 @@ def load_checkpoint(
         if missing:
             raise KeyError(f"{kind}s {missing} not in checkpoint {path}; it holds {saved}")
     for name, module in modules.items():
-        device = next(module.parameters()).device
+        # A module may hold only buffers (an algorithm's running statistics): its device is theirs.
+        device = next(itertools.chain(module.parameters(), module.buffers()), torch.empty(0)).device
         load_model(module, str(path / f"{name}.safetensors"), strict=True, device=str(device))
     for name, optimizer in optimizers.items():
         optimizer.load_state_dict(

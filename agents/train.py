@@ -4,6 +4,7 @@
     python -m agents.train ... --resume                    # continue the same run and curve
     python -m agents.train --algo ppo --algo-arg kl_coef=0.05 --algo-arg epochs=4 ...
     accelerate launch --num_processes 2 --cpu -m agents.train ...      # 2 processes (gloo), same budget
+    python -m agents.train --plugin examples/reinforce.py --algo reinforce ...   # an algorithm from your own file
     python -m agents.train --actor smollm2 --lora-r 8 --device cuda --bf16 ...   # a real instruct model
 
 Under ``accelerate launch`` each process collects its share of every iteration's episodes and the
@@ -17,7 +18,7 @@ import argparse
 import sys
 
 from agents import distributed
-from agents.algos import ALGOS
+from agents.algos import load_plugins, names
 from agents.critic import POOLINGS
 from agents.models import CRITIC_CHOICES, ModelConfig
 from agents.sft import SFTConfig
@@ -28,7 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
     d = TrainConfig()
     p = argparse.ArgumentParser(prog="python -m agents.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--algo", default=d.algo, choices=ALGOS)
+    p.add_argument("--algo", default=d.algo, choices=names(),
+                   help="a registered algorithm (agents/algos/registry.py), including any --plugin registers")
+    p.add_argument("--plugin", action="append", default=[], metavar="FILE.py|MODULE",
+                   help="import this file or module first, so the algorithm it registers can be named by --algo "
+                        "(repeatable; docs/add_an_algorithm.md)")
     p.add_argument("--env", default=d.env_id, help="an archer/* env id")
     p.add_argument("--trajectories", type=int, default=d.trajectories, help="budget in trajectories")
     p.add_argument("--rollout-trajectories", type=int, default=d.rollout_trajectories, help="episodes per iteration")
@@ -105,10 +110,23 @@ def config_from_args(a) -> TrainConfig:
                        eval_episodes=a.eval_episodes, seed=a.seed, temperature=a.temperature, threads=a.threads,
                        out=a.out, model=model, sft=SFTConfig(episodes=a.sft_episodes, expert_prob=a.sft_expert_prob,
                                                              epochs=a.sft_epochs, lr=a.sft_lr, model=model),
-                       algo_config=overrides, seed_buffer=a.seed_buffer, rollout_backend=a.rollout_backend)
+                       algo_config=overrides, seed_buffer=a.seed_buffer, rollout_backend=a.rollout_backend,
+                       plugins=list(a.plugin))
+
+
+def load_plugins_of(argv) -> None:
+    """Import the ``--plugin`` files named in ``argv`` before the parser is built, so ``--algo`` accepts the
+    algorithms they register."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--plugin", action="append", default=[])
+    try:
+        load_plugins(pre.parse_known_args(argv)[0].plugin)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
 
 
 def main(argv=None) -> int:
+    load_plugins_of(sys.argv[1:] if argv is None else argv)
     a = build_parser().parse_args(argv)
     try:
         cfg = config_from_args(a)

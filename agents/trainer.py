@@ -1,6 +1,7 @@
 """The one outer loop of every algorithm: collect, update, evaluate, log, checkpoint, resume.
 
-Each iteration plays ``rollout_trajectories`` episodes on the train split (one batched generate per
+Each iteration plays ``rollout_trajectories`` episodes on the train split (as ``rollout_trajectories / G`` groups
+of G episodes from the same start when the algorithm asks for episode groups, see ``Trainer.episode_specs``) (one batched generate per
 turn over ``num_envs`` envs), adds them to the replay buffer if the algorithm uses one, and calls
 ``algorithm.update``. Every ``eval_every`` trajectories (and at 0 and at the budget) it evaluates
 greedy and sampled acting on the eval split (same targets and seeds for every method), appends a
@@ -38,11 +39,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+import gymnasium as gym
+
 import archer_gym
 from archer_gym import make_vec, read_jsonl, write_jsonl
 from archer_gym.evaluation import summarize
 from agents import distributed as dist
-from agents.algos import build_algorithm, check_algo, default_config
+from agents.algos import build_algorithm, check_algo, default_config, load_plugins, spec
 from agents.buffer import ReplayBuffer
 from agents.checkpoint import load_checkpoint, save_checkpoint
 from agents.evaluate import eval_specs, evaluate_act_fn
@@ -83,8 +86,12 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     sft: SFTConfig = field(default_factory=SFTConfig)
     algo_config: dict = field(default_factory=dict)  # overrides of the algorithm's config fields
+    # Files (or module names) imported before the algorithm is looked up: where a user's algorithm registers itself
+    # (agents.algos.registry.load_plugins; docs/add_an_algorithm.md).
+    plugins: list = field(default_factory=list)
 
     def __post_init__(self):
+        load_plugins(self.plugins)
         check_algo(self.algo)
         archer_gym.get_spec(self.env_id)
         if self.rollout_trajectories < 1 or self.num_envs < 1 or self.eval_every < 1:
@@ -96,7 +103,11 @@ class TrainConfig:
                              f"(rollout_trajectories={self.rollout_trajectories})")
         self.sft.env_id = self.env_id
         self.sft.model = self.model
-        self.algorithm_config()  # validate overrides now, where they enter
+        acfg = self.algorithm_config()  # validate overrides now, where they enter
+        g = group_size(self.algo, acfg)
+        if self.rollout_trajectories % g or self.trajectories % g:
+            raise ValueError(f"{self.algo} collects groups of group_size={g} episodes: rollout_trajectories="
+                             f"{self.rollout_trajectories} and trajectories={self.trajectories} must be multiples of it")
 
     def algorithm_config(self):
         cfg = default_config(self.algo)
@@ -109,6 +120,12 @@ class TrainConfig:
         sft = d.pop("sft", {})
         sft.pop("model", None)
         return cls(model=model, sft=SFTConfig(model=model, **sft), **d)
+
+
+def group_size(algo: str, acfg) -> int:
+    """Episodes per group from one start: the config's ``group_size`` for algorithms registered with
+    ``episode_groups=True``, else 1."""
+    return acfg.group_size if spec(algo).episode_groups else 1
 
 
 def _override(cfg, overrides: dict, where: str):
@@ -200,8 +217,12 @@ class Trainer:
                                     temperature=cfg.temperature)
         if self.world > 1:  # each rank its own acting stream (rank 0 keeps the single-process one)
             self.algo.gen.manual_seed(cfg.seed + self.rank * RANK_SEED_OFFSET)
+        self.spec = spec(cfg.algo)
+        self.group_size = group_size(cfg.algo, acfg)
+        # Reads the target a group's start seed picks, so the group's episodes can also name it (reset options).
+        self.probe_env = gym.make(cfg.env_id, split="train").unwrapped if self.group_size > 1 else None
         self.buffer = None
-        if self.algo.uses_buffer:
+        if self.spec.uses_buffer:
             capacity = getattr(getattr(acfg, "critic", acfg), "buffer_capacity", None)
             if capacity is None:
                 raise TypeError(f"{cfg.algo} uses the replay buffer, so its config needs a buffer_capacity field")
@@ -331,10 +352,26 @@ class Trainer:
         out["tokens"] = sum(len(t.action_ids or []) for e in episodes for t in e.transitions)
         return out
 
+    def episode_specs(self, n: int) -> list[EpisodeSpec]:
+        """How this iteration's ``n`` episodes start. Episode ``i`` gets env seed ``seed * 10M + trajectories + i``;
+        with episode groups of G, the G episodes of group k all start as episode ``k * G`` would: its seed and,
+        named in the reset options, the target that seed picks (``reset(seed=s, options={"target": t})``), so
+        they share the start and the hidden target (WebShop: the goal). Groups are consecutive in the returned
+        order, and in the ``episodes`` the algorithm's update receives."""
+        base = self.cfg.seed * 10_000_000 + self.counts.trajectories
+        g = self.group_size
+        if g == 1:
+            return [EpisodeSpec(seed=base + i) for i in range(n)]
+        specs = []
+        for k in range(n // g):
+            seed = base + k * g
+            self.probe_env.reset(seed=seed)
+            specs += [EpisodeSpec(seed=seed, options={"target": self.probe_env.target}) for _ in range(g)]
+        return specs
+
     def _collect(self, n: int):
         """This iteration's ``n`` episodes (env seeds from the global count) -> (episodes, Counts), global."""
-        base = self.cfg.seed * 10_000_000 + self.counts.trajectories
-        specs = [EpisodeSpec(seed=base + i) for i in range(n)]
+        specs = self.episode_specs(n)
         with autocast(self.cfg.model):
             if self.world == 1:
                 res = collect(self.venv, self.rollout_act, specs, env_id=self.cfg.env_id, policy_name=self.cfg.algo)
@@ -396,6 +433,8 @@ class Trainer:
                     print(f"saved {self.ckpt_dir} at {self.counts.trajectories} trajectories; continue with --resume")
         bar.close()
         self.venv.close()
+        if self.probe_env is not None:
+            self.probe_env.close()
         dist.check_replicas(self.algo.modules())  # several processes: the replicas must still agree
         return self.rows
 

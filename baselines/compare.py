@@ -3,6 +3,7 @@
     python baselines/compare.py                     # preset "quick": CPU, tiny models, ~40 minutes on 2 cores
     python baselines/compare.py --preset paper --tasks twenty_questions guess_my_city --device cuda
     python baselines/compare.py --methods archer ppo --seeds 0 1 2 3 4 --trajectories 20000 --out results/mine
+    python baselines/compare.py --plugin examples/reinforce.py --methods ppo reinforce   # your own algorithm
 
 Every run starts from the same SFT checkpoint, evaluates on the same eval-split targets and seeds, and
 stops at the same budget. Runs go to parallel processes (``--jobs``); a finished run is skipped and a
@@ -28,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 
 import numpy as np  # noqa: E402
 
-from baselines.presets import GAMMA_FIELD, METHODS, PRESETS, TASKS  # noqa: E402
+from baselines import presets  # noqa: E402
+from baselines.presets import PRESETS, TASKS  # noqa: E402
 
 # Two-sided 95% Student-t critical values by degrees of freedom (seeds - 1); 1.96 beyond 30.
 _T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
@@ -58,7 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="quick", help=f"one of: {', '.join(PRESETS)}")
     p.add_argument("--tasks", nargs="+", default=None, help=f"any of: {', '.join(TASKS)}")
-    p.add_argument("--methods", nargs="+", default=None, help=f"any of: {', '.join(METHODS)}")
+    p.add_argument("--methods", nargs="+", default=None,
+                   help="any registered algorithm (python -m agents.train --help lists them; default: the preset's)")
+    p.add_argument("--plugin", action="append", default=[], metavar="FILE.py|MODULE",
+                   help="import this file or module first (it registers an algorithm); passed on to every run")
     p.add_argument("--seeds", nargs="+", type=int, default=None)
     p.add_argument("--trajectories", type=int, default=None, help="budget per run, in trajectories")
     p.add_argument("--device", default=None, help="cpu | cuda | auto (overrides the preset)")
@@ -75,13 +80,22 @@ def plan(args) -> dict:
         raise SystemExit(f"error: unknown preset {args.preset!r}; choose one of: {', '.join(PRESETS)}")
     pre = PRESETS[args.preset]
     tasks = args.tasks or pre["tasks"]
-    methods = args.methods or pre["methods"]
     bad = [t for t in tasks if t not in TASKS]
     if bad:
         raise SystemExit(f"error: unknown task(s) {bad}; choose from: {', '.join(TASKS)}")
-    bad = [m for m in methods if m not in METHODS]
+    from agents.algos import load_plugins
+
+    try:
+        load_plugins(args.plugin)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
+    plugins = [str(Path(x).resolve()) if x.endswith(".py") else x for x in args.plugin]
+    methods = args.methods or pre["methods"] or presets.default_methods()
+    known = presets.methods()
+    bad = [m for m in methods if m not in known]
     if bad:
-        raise SystemExit(f"error: unknown method(s) {bad}; choose from: {', '.join(METHODS)}")
+        raise SystemExit(f"error: unknown method(s) {bad}; choose from: {', '.join(known)} "
+                         "(or register your own with --plugin FILE.py)")
     seeds = args.seeds if args.seeds is not None else pre["seeds"]
     if not seeds or len(set(seeds)) != len(seeds):
         raise SystemExit(f"error: --seeds must be distinct integers, got {seeds}")
@@ -90,6 +104,7 @@ def plan(args) -> dict:
     if args.device:
         train["device"] = args.device
     runs = []
+    gamma_field = presets.gamma_field()
     for task in tasks:
         t_train = {**train, **pre.get("task_train", {}).get(task, {})}
         if budget < t_train["rollout_trajectories"]:
@@ -98,11 +113,13 @@ def plan(args) -> dict:
         for method in methods:
             algo_args = dict(pre["algo_args"].get(method, {}))
             for k, v in pre["task_algo_args"].get(task, {}).items():
-                if k == "gamma" and method in GAMMA_FIELD:
-                    algo_args[GAMMA_FIELD[method]] = v
+                if k == "gamma" and method in gamma_field:
+                    algo_args[gamma_field[method]] = v
             for seed in seeds:
                 runs.append({"task": task, "env_id": TASKS[task], "method": method, "seed": seed,
                              "trajectories": budget, "train": t_train, "algo_args": algo_args})
+                if plugins:  # only then: the runs of a plan without plugins keep their form (and config.json)
+                    runs[-1]["plugins"] = plugins
     out = Path(args.out or f"results/{args.preset}")
     jobs = args.jobs or (1 if str(train["device"]).startswith("cuda") else min(8, os.cpu_count() or 1))
     if jobs < 1:
@@ -126,6 +143,8 @@ def command(run: dict, out: Path, threads: int) -> list[str]:
            "--device", t["device"], "--threads", str(threads), "--no-progress"]
     for k, v in run["algo_args"].items():
         cmd += ["--algo-arg", f"{k}={v}"]
+    for plugin in run.get("plugins", []):
+        cmd += ["--plugin", plugin]
     if (run_dir(out, run) / "checkpoint").exists():
         cmd.append("--resume")
     return cmd
@@ -148,10 +167,19 @@ def finished(out: Path, run: dict) -> bool:
 
 
 # --------------------------------------------------------------------------------------------- running
-#: Methods whose runs start from the cached critic warm-up (agents.trainer.warm_start_critic).
-CRITIC_METHODS = ("archer", "archer_baseline", "chai")
-#: Rough cost order of one run (slowest first): the pool starts long runs first so no long run is left alone at the end.
-COST_ORDER = ("chai", "archer_baseline", "archer", "ppo", "filtered_bc", "bc")
+def needs_critic(method: str) -> bool:
+    """The method's runs start from the cached critic warm-up (agents.trainer.warm_start_critic)."""
+    from agents.algos import spec
+
+    return spec(method).critic_warmup
+
+
+def start_key(run: dict) -> int:
+    """Sort key of the pool's queue, slowest method first (the registry's ``cost``), so no long run is left alone
+    at the end."""
+    from agents.algos import spec
+
+    return -spec(run["method"]).cost
 
 
 def prepare_starts(p: dict, critic: bool, progress: bool = True) -> None:
@@ -162,7 +190,7 @@ def prepare_starts(p: dict, critic: bool, progress: bool = True) -> None:
 
     done = set()
     for r in p["runs"]:
-        if r["task"] in done or (critic and r["method"] not in CRITIC_METHODS):
+        if r["task"] in done or (critic and not needs_critic(r["method"])):
             continue
         done.add(r["task"])
         if progress:
@@ -193,7 +221,7 @@ class Background(threading.Thread):
 def next_run(queue: list[dict], critic_ready: bool) -> dict | None:
     """The first queued run that can start now (critic methods wait for the warm-up), or None."""
     for r in queue:
-        if critic_ready or r["method"] not in CRITIC_METHODS:
+        if critic_ready or not needs_critic(r["method"]):
             queue.remove(r)
             return r
     return None
@@ -211,7 +239,7 @@ def execute(p: dict, progress: bool = True) -> None:
         return
     prepare_starts(p, critic=False, progress=progress)
     warm = None
-    if any(r["method"] in CRITIC_METHODS for r in todo):
+    if any(needs_critic(r["method"]) for r in todo):
         import torch
 
         torch.set_num_threads(p["threads"])  # as each run's own process (reproducible warm-up)
@@ -225,7 +253,7 @@ def execute(p: dict, progress: bool = True) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": str(p["threads"]), "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     running: list[tuple[dict, subprocess.Popen]] = []
     failures = []
-    queue = sorted(todo, key=lambda r: COST_ORDER.index(r["method"]) if r["method"] in COST_ORDER else 0)
+    queue = sorted(todo, key=start_key)
     if warm is not None:
         tqdm.write("building the critic warm-up in the background; runs that do not need it start now")
     try:
@@ -307,6 +335,13 @@ def sft_start(rows: list[dict]) -> float:
     return float(np.mean(start)) if start else float("nan")
 
 
+def methods_in(rows: list[dict]) -> list[str]:
+    """The methods of ``rows`` in the registry's order (then any unregistered name, in order of appearance)."""
+    present = list(dict.fromkeys(r["algo"] for r in rows))
+    order = presets.methods()
+    return [m for m in order if m in present] + [m for m in present if m not in order]
+
+
 def summarize(rows: list[dict], refs: dict[str, dict[str, float]]) -> dict:
     """Per task and method: final eval return (mean, 95% CI over seeds), success, trajectories to threshold,
     greedy return, tokens, wall-clock. The threshold is halfway from the mean starting (SFT) return to the
@@ -318,7 +353,7 @@ def summarize(rows: list[dict], refs: dict[str, dict[str, float]]) -> dict:
         expert = refs.get(task, {}).get("expert", float("nan"))
         threshold = start_mean + 0.5 * (expert - start_mean)
         out[task] = {"threshold": threshold, "start": start_mean, "methods": {}}
-        for method in [m for m in METHODS if any(r["algo"] == m for r in trows)]:
+        for method in methods_in(trows):
             mrows = [r for r in trows if r["algo"] == method]
             seeds = sorted({r["seed"] for r in mrows})
             finals = [max((r for r in mrows if r["seed"] == s), key=lambda r: int(r["trajectories"])) for s in seeds]
@@ -395,7 +430,7 @@ def plot_curves(rows: list[dict], refs: dict, path: Path) -> None:
         ax, ax_ent = axes[0][col], axes[1][col]
         trows = [r for r in rows if r["task"] == task]
         means: list[float] = []
-        for i, method in enumerate([m for m in METHODS if any(r["algo"] == m for r in trows)]):
+        for i, method in enumerate(methods_in(trows)):
             mrows = [r for r in trows if r["algo"] == method]
             color = f"C{i}"
             for seed in sorted({r["seed"] for r in mrows}):

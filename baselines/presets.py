@@ -30,13 +30,44 @@ TASKS = {
     "webshop": "archer/WebShop-v0",
 }
 
-METHODS = ("archer", "archer_baseline", "ppo", "filtered_bc", "chai", "bc")
+
+
+def methods() -> tuple[str, ...]:
+    """Every registered algorithm (agents/algos/registry.py), plugins loaded so far included: ``--methods`` choices.
+    Imported when asked (it loads torch), so a bad preset or task name fails fast."""
+    from agents.algos import names
+
+    return names()
+
+
+def default_methods() -> list[str]:
+    """The methods a preset with ``"methods": None`` runs: the algorithms registered with ``compare=True``."""
+    from agents.algos import specs
+
+    return [n for n, s in specs().items() if s.compare]
+
+
+def gamma_field() -> dict[str, str]:
+    """method -> dotted path of its discount factor in its config, for the methods that have one."""
+    from agents.algos import specs
+
+    return {n: s.gamma for n, s in specs().items() if s.gamma is not None}
+
+
+def __getattr__(name: str):
+    # METHODS and GAMMA_FIELD are derived from the registry when read, not copies of it.
+    if name == "METHODS":
+        return methods()
+    if name == "GAMMA_FIELD":
+        return gamma_field()
+    raise AttributeError(f"module 'baselines.presets' has no attribute {name!r}")
+
 
 PRESETS: dict[str, dict] = {
     "quick": {
-        "description": "CPU, tiny embedded models, TwentyQuestionsSubset-v0, all methods, 3 seeds",
+        "description": "CPU, tiny embedded models, TwentyQuestionsSubset-v0, the default methods, 3 seeds",
         "tasks": ["twenty_questions_subset"],
-        "methods": list(METHODS),
+        "methods": None,  # every algorithm registered with compare=True
         "seeds": [0, 1, 2],
         "trajectories": 512,
         "train": {"rollout_trajectories": 64, "num_envs": 32, "eval_every": 128, "eval_episodes": 100,
@@ -60,7 +91,7 @@ PRESETS: dict[str, dict] = {
     "paper": {
         "description": "GPU, GPT-2 actor + RoBERTa critic by name, the paper's per-task hyper-parameters",
         "tasks": ["twenty_questions", "guess_my_city", "detective", "webshop"],
-        "methods": list(METHODS),
+        "methods": None,  # every algorithm registered with compare=True
         "seeds": [0, 1, 2],
         "trajectories": 20_000,
         "train": {"rollout_trajectories": 128, "num_envs": 128, "eval_every": 1024, "eval_episodes": 200,
@@ -85,4 +116,3 @@ PRESETS: dict[str, dict] = {
     },
 }
 
-GAMMA_FIELD = {"archer": "gamma", "archer_baseline": "gamma", "ppo": "gamma", "chai": "critic.gamma"}

@@ -28,15 +28,14 @@ import numpy as np  # noqa: E402
 from baselines import compare  # noqa: E402
 from baselines.presets import PRESETS, TASKS, TUNED_PATH  # noqa: E402
 
-#: method -> (setting, values). The middle value is each method's default.
-GRID: dict[str, tuple[str, list]] = {
-    "archer": ("actor_lr", [1e-5, 3e-5, 1e-4]),
-    "archer_baseline": ("actor_lr", [1e-5, 3e-5, 1e-4]),
-    "ppo": ("lr", [1e-4, 3e-4, 1e-3]),
-    "filtered_bc": ("lr", [1e-4, 3e-4, 1e-3]),
-    "chai": ("k", [3, 5, 10]),
-    "bc": ("", [None]),
-}
+def _grid() -> dict[str, tuple[str, list]]:
+    from agents.algos import specs
+
+    return {n: s.tune for n, s in specs().items() if s.tune is not None}
+
+
+#: method -> (setting, values), from each algorithm's registered ``tune``. The middle value is its default.
+GRID: dict[str, tuple[str, list]] = _grid()
 
 
 #: ArCHer's ablation (``--grid ablation``): which of its components matter, each on ArCHer's DEFAULT settings (not

@@ -141,3 +141,14 @@ def test_crash_between_renames_falls_back_to_old(tmp_path, monkeypatch):
     save_checkpoint(ckpt, modules={"m": model}, optimizers={}, state={"step": 3})
     assert load_checkpoint(ckpt, modules={"m": model}, optimizers={}) == {"step": 3}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+
+
+def test_a_module_with_only_buffers_round_trips(tmp_path):
+    """An algorithm's running statistics (examples/reinforce.py's baseline) can live in a parameterless module."""
+    stats = torch.nn.Module()
+    stats.register_buffer("baseline", torch.tensor(-4.5))
+    save_checkpoint(tmp_path / "ckpt", modules={"stats": stats}, optimizers={}, state={})
+    fresh = torch.nn.Module()
+    fresh.register_buffer("baseline", torch.zeros(()))
+    load_checkpoint(tmp_path / "ckpt", modules={"stats": fresh}, optimizers={})
+    assert float(fresh.baseline) == -4.5

@@ -105,10 +105,10 @@ def test_killed_comparison_resumes_without_redoing_finished_runs(tmp_path):
 
 
 def test_critic_runs_wait_for_the_warm_up_and_long_runs_start_first():
-    from baselines.compare import COST_ORDER, Background, next_run
+    from baselines.compare import Background, next_run, start_key
 
     runs = [{"method": m, "seed": 0} for m in ("bc", "archer", "ppo", "chai")]
-    queue = sorted(runs, key=lambda r: COST_ORDER.index(r["method"]))
+    queue = sorted(runs, key=start_key)
     assert [r["method"] for r in queue] == ["chai", "archer", "ppo", "bc"]
     assert next_run(queue, critic_ready=False)["method"] == "ppo"  # chai and archer wait for the critic
     assert next_run(queue, critic_ready=False)["method"] == "bc"

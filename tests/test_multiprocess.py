@@ -102,10 +102,13 @@ def test_two_processes_match_one_process_at_the_same_budget(tmp_path, cache):
     assert gap <= tol, f"final sampled eval differs by {gap:.2f} > {tol:.2f}"
 
 
-@pytest.mark.parametrize("algo", ["archer_baseline", "ppo", "filtered_bc", "chai", "bc"])
+@pytest.mark.parametrize("algo", ["archer_baseline", "ppo", "filtered_bc", "chai", "bc", "grpo", "rloo", "turn_grpo",
+                                  "gigpo"])
 def test_every_algorithm_runs_in_two_processes(tmp_path, cache, algo):
+    groups = ["--algo-arg", "group_size=5", "--algo-arg", "minibatch_size=16"]  # 2 groups of 5 per iteration
     extra = {"archer_baseline": ["--algo-arg", "critic_warmup_steps=50"],
-             "chai": ["--algo-arg", "critic.critic_warmup_steps=50"]}.get(algo, [])
+             "chai": ["--algo-arg", "critic.critic_warmup_steps=50"],
+             "grpo": groups, "rloo": groups, "turn_grpo": groups, "gigpo": groups}.get(algo, [])
     args = ["--algo", algo, "--env", ENV, "--trajectories", "20", "--rollout-trajectories", "10", "--num-envs", "4",
             "--eval-every", "20", "--eval-episodes", "8", *SFT_ARGS, *extra]
     out, _ = _run(args, tmp_path / algo, cache, 2)

@@ -1,49 +1,51 @@
 """Each algorithm is its losses and its update rule; the one outer loop lives in :mod:`agents.trainer`.
 
-| name              | module          | config             |
-|-------------------|-----------------|--------------------|
-| ``archer``        | archer.py       | ArcherConfig       |
-| ``archer_baseline`` | archer.py (token_baseline=True) | ArcherConfig |
-| ``ppo``           | ppo.py          | PPOConfig          |
-| ``filtered_bc``   | filtered_bc.py  | FilteredBCConfig   |
-| ``chai``          | chai.py         | CHAIConfig         |
-| ``bc``            | bc.py           | BCConfig           |
+The table of algorithms is :mod:`agents.algos.registry`: each module below registers its class with
+``@register(name, Config, ...)``, and everything that lists algorithms (the CLI, compare.py, the presets, the sweep)
+reads the table. A user's algorithm registers the same way from its own file (docs/add_an_algorithm.md).
+
+| name                | module                              | config           | replay | critic warm-up |
+|---------------------|-------------------------------------|------------------|--------|----------------|
+| ``archer``          | archer.py                           | ArcherConfig     | yes    | yes            |
+| ``archer_baseline`` | archer.py (``token_baseline=True``) | ArcherConfig     | yes    | yes            |
+| ``ppo``             | ppo.py                              | PPOConfig        | no     | no             |
+| ``filtered_bc``     | filtered_bc.py                      | FilteredBCConfig | yes    | no             |
+| ``chai``            | chai.py                             | CHAIConfig       | yes    | yes            |
+| ``bc``              | bc.py                               | BCConfig         | no     | no             |
+| ``grpo``            | grpo.py (+ group.py)                | GroupConfig      | no     | no (groups)    |
+| ``rloo``            | rloo.py (+ group.py)                | GroupConfig      | no     | no (groups)    |
+| ``turn_grpo``       | turn_grpo.py (+ group.py)           | GroupConfig      | no     | no (groups)    |
+| ``gigpo``           | gigpo.py (+ group.py)               | GiGPOConfig      | no     | no (groups)    |
+
+"(groups)": the trainer collects each iteration as groups of ``group_size`` episodes from the same start.
 """
 
 from __future__ import annotations
 
-from agents.algos.archer import Archer, ArcherConfig
-from agents.algos.bc import BC, BCConfig
-from agents.algos.chai import CHAI, CHAIConfig
-from agents.algos.filtered_bc import FilteredBC, FilteredBCConfig
-from agents.algos.ppo import PPO, PPOConfig
+# Imported in this order, so the table (and the CLI choices, the comparison's method order) keeps it.
+from agents.algos import archer, ppo, filtered_bc, chai, bc  # noqa: F401,E401  (each registers itself)
+from agents.algos import grpo, rloo, turn_grpo, gigpo  # noqa: F401,E401  (critic-free group methods)
+from agents.algos.registry import AlgoSpec, load_plugins, names, register, spec, specs  # noqa: F401
 
-ALGOS = ("archer", "archer_baseline", "ppo", "filtered_bc", "chai", "bc")
 
-CONFIGS = {
-    "archer": ArcherConfig, "archer_baseline": ArcherConfig, "ppo": PPOConfig,
-    "filtered_bc": FilteredBCConfig, "chai": CHAIConfig, "bc": BCConfig,
-}
+def __getattr__(attr: str):
+    # ALGOS and CONFIGS are read when asked, so a plugin registered after this import is in them.
+    if attr == "ALGOS":
+        return names()
+    if attr == "CONFIGS":
+        return {n: s.config for n, s in specs().items()}
+    raise AttributeError(f"module 'agents.algos' has no attribute {attr!r}")
 
 
 def default_config(algo: str):
-    check_algo(algo)
-    cfg = CONFIGS[algo]()
-    if algo == "archer_baseline":
-        cfg.token_baseline = True
-    return cfg
+    """A fresh config of ``algo`` with its registered defaults."""
+    return spec(algo).default_config()
 
 
 def check_algo(algo: str) -> None:
-    if algo not in ALGOS:
-        raise ValueError(f"unknown algorithm {algo!r}; choose one of {', '.join(ALGOS)}")
+    spec(algo)
 
 
 def build_algorithm(algo: str, actor, cfg, model_cfg, *, seed: int, temperature: float = 1.0):
-    check_algo(algo)
-    if algo in ("archer", "archer_baseline"):
-        return Archer(actor, cfg, model_cfg, seed=seed, temperature=temperature)
-    if algo == "chai":
-        return CHAI(actor, cfg, model_cfg, seed=seed, temperature=temperature)
-    cls = {"ppo": PPO, "filtered_bc": FilteredBC, "bc": BC}[algo]
-    return cls(actor, cfg, seed=seed, temperature=temperature)
+    """The one constructor signature of every algorithm (agents.algos.registry)."""
+    return spec(algo).cls(actor, cfg, model_cfg, seed=seed, temperature=temperature)

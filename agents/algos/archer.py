@@ -70,6 +70,7 @@ from tqdm import tqdm
 
 from agents.algos.base import ActorAlgorithm
 from agents.algos.common import Batch, TokenValueModel, adam, clip_step, masked_mean, ref_logp, reference_copy
+from agents.algos.registry import register
 from agents.critic import make_target, polyak_update
 from agents.distributed import shard
 from agents.models import ModelConfig, make_critic
@@ -230,9 +231,14 @@ class CriticLearner:
         self.opt = adam(self.critic, self.cfg.critic_lr)  # the online phase starts with fresh moments
 
 
+@register("archer_baseline", ArcherConfig, defaults={"token_baseline": True}, uses_buffer=True, critic_warmup=True,
+          cost=5, compare=True, tune=("actor_lr", [1e-5, 3e-5, 1e-4]),
+          summary="ArCHer with the token-level baseline b(s, a_<t) (Sec. 4.3)")
+@register("archer", ArcherConfig, uses_buffer=True, critic_warmup=True, cost=4, compare=True,
+          tune=("actor_lr", [1e-5, 3e-5, 1e-4]),
+          summary="ArCHer: off-policy utterance-level double critic, token-level policy gradient on replay states")
 class Archer(ActorAlgorithm):
     name = "archer"
-    uses_buffer = True
 
     def __init__(self, actor, cfg: ArcherConfig, model_cfg: ModelConfig, *, seed: int, temperature: float = 1.0):
         super().__init__(actor, seed=seed, temperature=temperature)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agents.algos.base import ActorAlgorithm
+from agents.algos.registry import register
 
 
 @dataclass
@@ -12,11 +13,12 @@ class BCConfig:
     pass
 
 
+@register("bc", BCConfig, gamma=None, cost=1, compare=True, tune=("", [None]),
+          summary="the SFT policy evaluated as is (the starting line)")
 class BC(ActorAlgorithm):
     name = "bc"
-    uses_buffer = False
 
-    def __init__(self, actor, cfg: BCConfig, *, seed: int, temperature: float = 1.0):
+    def __init__(self, actor, cfg: BCConfig, model_cfg=None, *, seed: int, temperature: float = 1.0):
         super().__init__(actor, seed=seed, temperature=temperature)
         self.cfg = cfg
 

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from agents.algos.archer import ArcherConfig, CriticLearner
 from agents.algos.base import ActorAlgorithm
+from agents.algos.registry import register
 from agents.policy import SampleOutput
 
 
@@ -35,9 +36,10 @@ def best_of_k(scores: Tensor, k: int) -> Tensor:
     return scores.view(-1, k).argmax(1) + torch.arange(scores.numel() // k, device=scores.device) * k
 
 
+@register("chai", CHAIConfig, uses_buffer=True, critic_warmup=True, gamma="critic.gamma", cost=6, compare=True,
+          tune=("k", [3, 5, 10]), summary="CHAI: the frozen SFT actor picks the best of k samples by the critic's Q")
 class CHAI(ActorAlgorithm):
     name = "chai"
-    uses_buffer = True
     greedy_differs = False
 
     def __init__(self, actor, cfg: CHAIConfig, model_cfg, *, seed: int, temperature: float = 1.0):

@@ -40,6 +40,15 @@ def gae(rewards: Tensor, values: Tensor, next_values: Tensor, discounts: Tensor,
     return adv
 
 
+def returns_to_go(rewards: Sequence[float], gamma: float) -> list[float]:
+    """G_t = r_t + gamma * G_{t+1} over one episode's turns (G after the last turn is 0: no bootstrap)."""
+    out, running = [0.0] * len(rewards), 0.0
+    for t in range(len(rewards) - 1, -1, -1):
+        running = rewards[t] + gamma * running
+        out[t] = running
+    return out
+
+
 class TokenValueModel(nn.Module):
     """V over token prefixes: the actor's transformer body (a copy) + a linear head.
 

@@ -17,6 +17,7 @@ import torch
 
 from agents.algos.base import ActorAlgorithm
 from agents.algos.common import adam, clip_step
+from agents.algos.registry import register
 from agents.distributed import shard
 
 
@@ -46,11 +47,14 @@ def top_fraction(returns: list[float], fraction: float) -> list[int]:
     return [i for i, r in enumerate(returns) if r >= cutoff]
 
 
+# uses_buffer: the trainer's replay holds every trajectory so far (and checkpoints it).
+@register("filtered_bc", FilteredBCConfig, uses_buffer=True, gamma=None, cost=2, compare=True,
+          tune=("lr", [1e-4, 3e-4, 1e-3]),
+          summary="online filtered BC: imitate the top 10% of every trajectory so far")
 class FilteredBC(ActorAlgorithm):
     name = "filtered_bc"
-    uses_buffer = True  # the trainer's replay holds every trajectory so far (and checkpoints it)
 
-    def __init__(self, actor, cfg: FilteredBCConfig, *, seed: int, temperature: float = 1.0):
+    def __init__(self, actor, cfg: FilteredBCConfig, model_cfg=None, *, seed: int, temperature: float = 1.0):
         super().__init__(actor, seed=seed, temperature=temperature)
         self.cfg = cfg
         self.opt = adam(actor.model, cfg.lr)

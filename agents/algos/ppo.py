@@ -28,6 +28,7 @@ from torch import Tensor
 
 from agents.algos.base import ActorAlgorithm
 from agents.algos.common import TokenValueModel, adam, clip_step, gae, masked_mean, minibatches, ref_logp, reference_copy
+from agents.algos.registry import register
 
 
 @dataclass
@@ -92,11 +93,12 @@ def episode_token_targets(rewards: list[float], lengths: list[int], values: list
     return gae(torch.cat(r_tok), torch.cat(v_tok), torch.cat(nv_tok), torch.cat(d_tok), lam)
 
 
+@register("ppo", PPOConfig, cost=3, compare=True, tune=("lr", [1e-4, 3e-4, 1e-3]),
+          summary="token-level PPO with GAE over the episode's tokens and a token value model")
 class PPO(ActorAlgorithm):
     name = "ppo"
-    uses_buffer = False
 
-    def __init__(self, actor, cfg: PPOConfig, *, seed: int, temperature: float = 1.0):
+    def __init__(self, actor, cfg: PPOConfig, model_cfg=None, *, seed: int, temperature: float = 1.0):
         super().__init__(actor, seed=seed, temperature=temperature)
         self.cfg = cfg
         self.value = TokenValueModel(actor)
