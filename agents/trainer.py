@@ -115,18 +115,47 @@ def _override(cfg, overrides: dict, where: str):
     """Set dataclass fields from ``{"a.b": value}`` (nested with dots), converting strings by field type."""
     for key, value in overrides.items():
         obj, parts = cfg, key.split(".")
-        for p in parts[:-1]:
-            obj = getattr(obj, p)
-        names = {f.name: f for f in dataclasses.fields(obj)}
-        if parts[-1] not in names:
-            raise ValueError(f"{where}: {type(obj).__name__} has no field {parts[-1]!r}; fields: {sorted(names)}")
+        for i, p in enumerate(parts):
+            if not dataclasses.is_dataclass(obj):
+                raise ValueError(f"{where}: {'.'.join(parts[:i])} is not a config with fields, so {key!r} names nothing")
+            names = {f.name: f for f in dataclasses.fields(obj)}
+            if p not in names:
+                raise ValueError(f"{where}: {type(obj).__name__} has no field {p!r}; fields: {sorted(names)}")
+            if i < len(parts) - 1:
+                obj = getattr(obj, p)
         current = getattr(obj, parts[-1])
         if isinstance(value, str) and not isinstance(current, str):
-            value = (value.lower() in ("1", "true", "yes")) if isinstance(current, bool) else type(current)(value)
+            value = _parse_value(key, value, current, where)
         setattr(obj, parts[-1], value)
     if hasattr(cfg, "__post_init__"):
-        cfg.__post_init__()
+        try:
+            cfg.__post_init__()
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"{where}: {err}") from None
     return cfg
+
+
+def _parse_value(key: str, value: str, current, where: str):
+    """``value`` (a string from the command line) as the type of the field's current value, or an error naming
+    the key, the value and the type wanted."""
+    if isinstance(current, bool):
+        if value.lower() in ("1", "true", "yes"):
+            return True
+        if value.lower() in ("0", "false", "no"):
+            return False
+        raise ValueError(f"{where}: {key}={value!r} is not a boolean; give true or false")
+    kind = type(current) if current is not None else str
+    if kind in (int, float):
+        try:
+            parsed = kind(value)
+        except ValueError:
+            raise ValueError(f"{where}: {key}={value!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if parsed != parsed or parsed in (float("inf"), float("-inf")):
+            raise ValueError(f"{where}: {key}={value!r} must be a finite number")
+        return parsed
+    if kind in (list, tuple, dict):
+        raise ValueError(f"{where}: {key} holds a {kind.__name__}, which --algo-arg cannot set")
+    return kind(value)
 
 
 def write_csv_atomic(path: Path, rows: list[dict]) -> None:

@@ -265,14 +265,28 @@ def _make_handler(server: OracleServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def _positive_int(value: str) -> int:
+    from archer_gym.cli import positive_int
+    return positive_int(value)
+
+
+def _port(value: str) -> int:
+    port = int(value)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port (0-65535; 0 picks a free one)")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    from archer_gym.cli import ArgumentParser
+
+    p = ArgumentParser(
         prog="python -m archer_gym serve-oracle",
         description="Serve a task's oracle as an OpenAI-compatible chat-completions endpoint.",
     )
     p.add_argument("--task", required=True, choices=sorted(TASK_IDS), help="the game whose oracle answers")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default loopback only)")
-    p.add_argument("--port", type=int, default=8000, help="port (0 picks a free one)")
+    p.add_argument("--port", type=_port, default=8000, help="port (0 picks a free one)")
     p.add_argument("--api-key", default=None,
                    help=f"require 'Authorization: Bearer KEY' (default: ${SERVER_API_KEY_ENV_VAR} if set, else none)")
     p.add_argument("--oracle", default="kb", choices=["kb", "hf"],
@@ -280,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="hf: hub name or local folder of the model")
     p.add_argument("--gguf-file", default=None, help="hf: a GGUF file inside --model")
     p.add_argument("--device", default="cpu", help="hf: torch device")
-    p.add_argument("--max-new-tokens", type=int, default=16, help="hf: tokens per answer")
+    p.add_argument("--max-new-tokens", type=_positive_int, default=16, help="hf: tokens per answer")
     p.add_argument("--model-name", default=None, help="the id /v1/models reports (default archer-<oracle>-<task>)")
     p.add_argument("--verbose", action="store_true", help="log one line per request to stderr")
     return p
@@ -302,8 +316,14 @@ def build_server(args: argparse.Namespace) -> OracleServer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    server = build_server(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.oracle == "hf" and not args.model:
+        parser.error("--oracle hf needs --model <hub name or local folder>")
+    try:
+        server = build_server(args)
+    except OSError as e:  # the address is taken, not ours to bind, or the model does not load
+        parser.error(f"cannot serve on {args.host}:{args.port}: {e}")
     print(f"serving the {args.oracle} oracle of {args.task} at {server.url} (model {server.model_name!r}"
           f"{', bearer key required' if server.api_key else ''}); Ctrl-C stops", flush=True)
     try:
