@@ -126,7 +126,7 @@ class FaultServer:
     "hang" (sleeps past the client's timeout), "malformed" (200 with broken JSON), "400"."""
 
     def __init__(self, mode: str):
-        self.mode, self.hits = mode, 0
+        self.mode, self.hits, self.retry_after = mode, 0, "soon"
         outer = self
 
         class H(BaseHTTPRequestHandler):
@@ -157,6 +157,21 @@ class FaultServer:
                 elif outer.mode == "hang":
                     time.sleep(1.5)
                     self._reply(500, err)
+                elif outer.mode == "429-garbage" and outer.hits <= 1:
+                    self._reply(429, err, [("Retry-After", outer.retry_after)])
+                elif outer.mode == "drip":  # a valid reply, one byte every 0.1 s
+                    ok = json.dumps({"choices": [{"message": {"role": "assistant", "content": "Yes."}}]}).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(ok)))
+                    self.end_headers()
+                    try:
+                        for i in range(len(ok)):
+                            self.wfile.write(ok[i:i + 1])
+                            self.wfile.flush()
+                            time.sleep(0.1)
+                    except OSError:
+                        pass
                 elif outer.mode == "malformed":
                     self._reply(200, b'{"choices": [{"message": ')
                 else:
@@ -435,3 +450,25 @@ def test_a_client_that_disconnects_early_leaves_no_traceback(capfd):
         conn.request("GET", "/health")
         assert conn.getresponse().status == 200
     assert "Traceback" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["soon", "", "Mon, 99 Foo 2026", "1e999999", "-", "Tue, 01 Jan 1 00:00:00 GMT"])
+def test_unparseable_retry_after_is_retried_like_any_429(value, tmp_path):
+    """Issue 15, item 11: a Retry-After that is neither seconds nor an HTTP date raised a bare ValueError."""
+    with FaultServer("429-garbage") as server:
+        server.retry_after = value
+        oracle, sleeps = _fault_oracle(server, None, oracle_max_attempts=3)
+        assert oracle.answer_batch([REQ]) == ["Yes."]
+        assert server.hits == 2 and len(sleeps) == 1 and sleeps[0] <= 60.0
+        oracle.close()
+
+
+def test_timeout_is_a_deadline_for_the_whole_reply_not_per_read(tmp_path):
+    """A server dripping a valid reply a byte per 0.1 s (each read well within the timeout) is cut off."""
+    with FaultServer("drip") as server:
+        oracle, sleeps = _fault_oracle(server, None, oracle_max_attempts=2, oracle_timeout=0.5)
+        t0 = time.monotonic()
+        with pytest.raises(OracleError, match="timed out"):
+            oracle.answer_batch([REQ])
+        assert time.monotonic() - t0 < 3.0  # two attempts of 0.5 s (+ a read); the drip alone takes ~6 s each
+        oracle.close()
