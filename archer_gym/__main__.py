@@ -1,7 +1,7 @@
 """``python -m archer_gym``: list envs, play one in the terminal, evaluate scripted policies, serve oracles.
 
     python -m archer_gym list
-    python -m archer_gym play archer/TwentyQuestions-v0
+    python -m archer_gym play archer/TwentyQuestions-v0       # type questions; quit (or Ctrl-D) ends
     python -m archer_gym play archer/TwentyQuestions-v0 --policy expert --seed 3
     python -m archer_gym evaluate archer/TwentyQuestionsSubset-v0 --policy expert --episodes 200 --split eval --json
     python -m archer_gym serve-oracle --task twenty_questions --port 8000
@@ -19,6 +19,10 @@ import numpy as np
 import archer_gym
 from archer_gym.cli import ArgumentParser, positive_int
 from archer_gym.evaluation import evaluate_scripted, scripted_policy
+
+
+#: What a human types in ``play`` to end the session (issue 15: "quit" was asked as a question and cost a turn).
+QUIT_WORDS = ("quit", "exit", ":q")
 
 
 def _env_id(value: str) -> str:
@@ -50,6 +54,9 @@ def cmd_play(args) -> int:
                 action = input("> ")
             except (EOFError, KeyboardInterrupt):
                 print("\nbye")
+                return 0
+            if action.strip().lower() in QUIT_WORDS:  # ends the session; never sent to the env as a turn
+                print("bye")
                 return 0
         obs, reward, terminated, truncated, info = env.step(action)
         print(f"{info['reply']}   [reward {reward:+g}]")

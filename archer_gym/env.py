@@ -40,6 +40,8 @@ _CHARSET_SET = frozenset(CHARSET)
 MAX_ACTION_LENGTH: int = 500
 #: Longest observation an env emits; tasks keep well under it (history is bounded by the turn cap).
 MAX_OBSERVATION_LENGTH: int = 20_000
+#: Stands for the oldest turns when the history no longer fits (the observation keeps the newest).
+OMITTED_MARKER: str = "[earlier turns omitted]\n"
 
 _TRANSLATE = {
     "\t": " ", "\r": " ",
@@ -187,8 +189,21 @@ class TextGameEnv(gym.Env[str, str]):
         return tuple(self._exchanges)
 
     def observation(self) -> str:
-        text = self.instruction() + "\n\n" + "".join(line + "\n" for line in self._history)
-        return clean_text(text, MAX_OBSERVATION_LENGTH)
+        """The instruction, then the history. Over ``MAX_OBSERVATION_LENGTH``, the oldest turns give way to a
+        marker line: the instruction and the newest turns are what an agent needs (issue 15: cutting the tail
+        dropped the newest turns from turn 39 with long questions)."""
+        head = clean_text(self.instruction() + "\n\n", MAX_OBSERVATION_LENGTH)
+        lines = [clean_text(line, MAX_OBSERVATION_LENGTH) + "\n" for line in self._history]
+        if len(head) + sum(map(len, lines)) <= MAX_OBSERVATION_LENGTH:
+            return head + "".join(lines)
+        budget = MAX_OBSERVATION_LENGTH - len(head) - len(OMITTED_MARKER)
+        kept: list[str] = []
+        for line in reversed(lines):
+            if len(line) > budget:
+                break
+            kept.append(line)
+            budget -= len(line)
+        return (head + OMITTED_MARKER + "".join(reversed(kept)))[:MAX_OBSERVATION_LENGTH]
 
     def _pick_target(self, options: dict | None) -> str:
         if options and options.get("target") is not None:
