@@ -22,6 +22,7 @@ A turn is split in three so that a vector of envs can share one batched oracle c
 from __future__ import annotations
 
 import string
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -59,6 +60,9 @@ def clean_text(text: str, max_length: int) -> str:
         ch = _TRANSLATE.get(ch, ch)
         if ch in _CHARSET_SET:
             out.append(ch)
+        else:  # any other accented, fullwidth or compatibility form: its base letters (issue 15: dropping
+            # "Í" or fullwidth letters left a name the no-leak guard could not match but a reader could)
+            out.extend(c for c in unicodedata.normalize("NFKD", ch) if c in _CHARSET_SET)
     return "".join(out)[:max_length]
 
 
