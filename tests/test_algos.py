@@ -112,7 +112,9 @@ def test_archer_token_baseline_update_moves_actor_critic_and_baseline(actor):
     import copy
     import math
 
-    own = copy.deepcopy(actor)
+    own = copy.deepcopy(actor)  # the shared fixture may have been frozen by an earlier test (e.g. as a reference)
+    for p in own.model.parameters():
+        p.requires_grad_(True)
     algo = Archer(own, ArcherConfig(token_baseline=True, warmup_iterations=0, critic_updates=2, actor_updates=2,
                                     batch_size=4, actor_batch_size=4, actor_lr=1e-3),
                   ModelConfig(critic="tiny"), seed=0)

@@ -60,7 +60,8 @@ def _readings(text: str) -> set[str]:
     for words in (words_plain, words_leet):
         words = [w for w in words if w]
         out |= set(words)
-        out |= {a + b for a, b in zip(words, words[1:])}
+        for width in range(2, 7):  # a name split in two, or a name of several words glued to digits
+            out |= {"".join(words[i:i + width]) for i in range(len(words) - width + 1)}
         run: list[str] = []
         for w in words + [""]:  # letters separated by spaces, hyphens, dots...: "e l e p h a n t"
             if len(w) == 1:
