@@ -192,19 +192,29 @@ def load_sft_actor(directory: str | os.PathLike, model_cfg: ModelConfig) -> Acto
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m agents.sft", description=__doc__,
+    from archer_gym.cli import ArgumentParser, nonnegative_int, positive_int
+
+    p = ArgumentParser(prog="python -m agents.sft", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--env", default=SFTConfig.env_id, help="env id, e.g. archer/TwentyQuestionsSubset-v0")
     p.add_argument("--out", default=None, help="copy the SFT bundle here (it is cached either way)")
-    p.add_argument("--episodes", type=int, default=SFTConfig.episodes)
+    p.add_argument("--episodes", type=positive_int, default=SFTConfig.episodes)
     p.add_argument("--expert-prob", type=float, default=SFTConfig.expert_prob)
-    p.add_argument("--epochs", type=int, default=SFTConfig.epochs)
+    p.add_argument("--epochs", type=positive_int, default=SFTConfig.epochs)
     p.add_argument("--actor", default="tiny", help="'tiny', 'smollm2', or a Hugging Face causal LM name/path")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--eval-episodes", type=int, default=100, help="greedy eval episodes after training (0: skip)")
+    p.add_argument("--eval-episodes", type=nonnegative_int, default=100, help="greedy eval episodes after training (0: skip)")
     a = p.parse_args(argv)
-    cfg = SFTConfig(env_id=a.env, episodes=a.episodes, expert_prob=a.expert_prob, epochs=a.epochs, seed=a.seed,
-                    model=ModelConfig(actor=a.actor))
+    try:
+        cfg = SFTConfig(env_id=a.env, episodes=a.episodes, expert_prob=a.expert_prob, epochs=a.epochs, seed=a.seed,
+                        model=ModelConfig(actor=a.actor))
+        if a.out is not None and Path(a.out).exists() and not Path(a.out).is_dir():
+            raise ValueError(f"--out {a.out} is a file, not a directory")
+        looks_local = a.actor.startswith((".", "/", "~")) or a.actor.endswith(".gguf")
+        if a.actor not in ("tiny", "smollm2") and looks_local and not Path(a.actor).expanduser().exists():
+            raise ValueError(f"--actor {a.actor}: no such file or directory (or give 'tiny', 'smollm2' or a hub name)")
+    except ValueError as e:
+        p.error(e)
     path = run_sft(cfg, a.out)
     print(f"SFT actor: {path / 'actor'}")
     if a.eval_episodes:

@@ -16,18 +16,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from archer_gym.cli import ArgumentParser, nonnegative_int, positive_float, positive_int
 from agents import distributed
 from agents.algos import load_plugins, names
+from agents.checkpoint import CheckpointError
 from agents.critic import POOLINGS
 from agents.models import CRITIC_CHOICES, ModelConfig
 from agents.sft import SFTConfig
-from agents.trainer import TrainConfig, train
+from agents.trainer import TrainConfig, Trainer
 
 
 def build_parser() -> argparse.ArgumentParser:
     d = TrainConfig()
-    p = argparse.ArgumentParser(prog="python -m agents.train", description=__doc__,
+    p = ArgumentParser(prog="python -m agents.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--algo", default=d.algo, choices=names(),
                    help="a registered algorithm (agents/algos/registry.py), including any --plugin registers")
@@ -35,14 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="import this file or module first, so the algorithm it registers can be named by --algo "
                         "(repeatable; docs/add_an_algorithm.md)")
     p.add_argument("--env", default=d.env_id, help="an archer/* env id")
-    p.add_argument("--trajectories", type=int, default=d.trajectories, help="budget in trajectories")
-    p.add_argument("--rollout-trajectories", type=int, default=d.rollout_trajectories, help="episodes per iteration")
-    p.add_argument("--num-envs", type=int, default=d.num_envs)
-    p.add_argument("--eval-every", type=int, default=d.eval_every, help="trajectories between evaluations")
-    p.add_argument("--eval-episodes", type=int, default=d.eval_episodes)
+    p.add_argument("--trajectories", type=positive_int, default=d.trajectories, help="budget in trajectories")
+    p.add_argument("--rollout-trajectories", type=positive_int, default=d.rollout_trajectories, help="episodes per iteration")
+    p.add_argument("--num-envs", type=positive_int, default=d.num_envs)
+    p.add_argument("--eval-every", type=positive_int, default=d.eval_every, help="trajectories between evaluations")
+    p.add_argument("--eval-episodes", type=positive_int, default=d.eval_episodes)
     p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--temperature", type=float, default=d.temperature)
-    p.add_argument("--threads", type=int, default=d.threads, help="torch threads (0: default)")
+    p.add_argument("--temperature", type=positive_float, default=d.temperature)
+    p.add_argument("--threads", type=nonnegative_int, default=d.threads, help="torch threads (0: default)")
     p.add_argument("--out", default=d.out)
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--actor", default="tiny",
@@ -56,8 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast on CUDA (a no-op on CPU)")
     p.add_argument("--chat-template", default="auto", choices=("auto", "on", "off"),
                    help="wrap observations in the tokenizer's chat template (auto: when it has one)")
-    p.add_argument("--lora-r", type=int, default=ModelConfig.lora_r, help="LoRA rank for the actor (0: full training)")
-    p.add_argument("--lora-alpha", type=int, default=ModelConfig.lora_alpha)
+    p.add_argument("--lora-r", type=nonnegative_int, default=ModelConfig.lora_r, help="LoRA rank for the actor (0: full training)")
+    p.add_argument("--lora-alpha", type=positive_int, default=ModelConfig.lora_alpha)
     p.add_argument("--lora-dropout", type=float, default=ModelConfig.lora_dropout)
     p.add_argument("--lora-target-modules", default="",
                    help="comma list of module names (default: by model type, e.g. gpt2 c_attn,c_proj; llama q/k/v/o_proj)")
@@ -72,14 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--micro-batch", type=int, default=ModelConfig.micro_batch,
                    help="rows per length-sorted pass of the actor and critic (-1: 16 on the CPU, the whole batch on a "
                         "GPU; 0: the whole batch)")
-    p.add_argument("--max-new-tokens", type=int, default=ModelConfig.max_new_tokens)
-    p.add_argument("--max-prompt-tokens", type=int, default=ModelConfig.max_prompt_tokens)
+    p.add_argument("--max-new-tokens", type=positive_int, default=ModelConfig.max_new_tokens)
+    p.add_argument("--max-prompt-tokens", type=positive_int, default=ModelConfig.max_prompt_tokens)
     p.add_argument("--rollout-backend", default=d.rollout_backend, choices=("hf", "vllm"),
                    help="vllm: optional, untested here (agents/vllm_backend.py)")
-    p.add_argument("--sft-episodes", type=int, default=SFTConfig.episodes)
+    p.add_argument("--sft-episodes", type=positive_int, default=SFTConfig.episodes)
     p.add_argument("--sft-expert-prob", type=float, default=SFTConfig.expert_prob)
-    p.add_argument("--sft-epochs", type=int, default=SFTConfig.epochs)
-    p.add_argument("--sft-lr", type=float, default=SFTConfig.lr,
+    p.add_argument("--sft-epochs", type=positive_int, default=SFTConfig.epochs)
+    p.add_argument("--sft-lr", type=positive_float, default=SFTConfig.lr,
                    help="SFT learning rate (the default suits the tiny model; pretrained actors want ~5e-5)")
     p.add_argument("--algo-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="override a field of the algorithm's config (repeatable), e.g. gamma=0.9, critic.tau=0.05")
@@ -93,9 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(a) -> TrainConfig:
     overrides = {}
     for item in a.algo_arg:
-        if "=" not in item:
-            raise SystemExit(f"--algo-arg {item!r}: expected KEY=VALUE")
-        k, v = item.split("=", 1)
+        k, sep, v = item.partition("=")
+        if not sep or not k.strip():
+            raise ValueError(f"--algo-arg {item!r}: expected KEY=VALUE")
         overrides[k.strip()] = v.strip()
     model = ModelConfig(actor=a.actor, critic=a.critic, device=a.device, dtype=a.dtype, bf16=a.bf16,
                         chat_template={"auto": "auto", "on": True, "off": False}[a.chat_template],
@@ -125,14 +128,29 @@ def load_plugins_of(argv) -> None:
         raise SystemExit(f"error: {e}") from None
 
 
+def check_paths(a) -> None:
+    """Paths given on the command line, checked where they enter (before any model is built)."""
+    out = Path(a.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {a.out} is a file, not a directory; choose another --out")
+    looks_local = a.actor.startswith((".", "/", "~")) or a.actor.endswith(".gguf")
+    if a.actor not in ("tiny", "smollm2") and looks_local and not Path(a.actor).expanduser().exists():
+        raise ValueError(f"--actor {a.actor}: no such file or directory (or give 'tiny', 'smollm2' or a hub name)")
+
+
 def main(argv=None) -> int:
     load_plugins_of(sys.argv[1:] if argv is None else argv)
-    a = build_parser().parse_args(argv)
+    parser = build_parser()
+    a = parser.parse_args(argv)
     try:
         cfg = config_from_args(a)
-    except ValueError as e:
-        raise SystemExit(f"error: {e}") from None
-    rows = train(cfg, resume=a.resume, progress=not a.no_progress)
+        check_paths(a)
+        # Building the trainer reads the run directory (resume, checkpoint digests) and loads the models: errors
+        # there are the user's inputs (a corrupt checkpoint, an actor that does not load), reported in one line.
+        trainer = Trainer(cfg, resume=a.resume, progress=not a.no_progress)
+    except (ValueError, TypeError, OSError, KeyError, CheckpointError) as e:
+        parser.error(e)
+    rows = trainer.train()
     main_process = distributed.is_main()
     distributed.shutdown()
     if rows and main_process:

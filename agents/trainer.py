@@ -47,7 +47,7 @@ from archer_gym.evaluation import summarize
 from agents import distributed as dist
 from agents.algos import build_algorithm, check_algo, default_config, load_plugins, spec
 from agents.buffer import ReplayBuffer
-from agents.checkpoint import load_checkpoint, save_checkpoint
+from agents.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from agents.evaluate import eval_specs, evaluate_act_fn
 from agents.models import ModelConfig, autocast
 from agents.rollout import Counts, EpisodeSpec, collect
@@ -132,18 +132,47 @@ def _override(cfg, overrides: dict, where: str):
     """Set dataclass fields from ``{"a.b": value}`` (nested with dots), converting strings by field type."""
     for key, value in overrides.items():
         obj, parts = cfg, key.split(".")
-        for p in parts[:-1]:
-            obj = getattr(obj, p)
-        names = {f.name: f for f in dataclasses.fields(obj)}
-        if parts[-1] not in names:
-            raise ValueError(f"{where}: {type(obj).__name__} has no field {parts[-1]!r}; fields: {sorted(names)}")
+        for i, p in enumerate(parts):
+            if not dataclasses.is_dataclass(obj):
+                raise ValueError(f"{where}: {'.'.join(parts[:i])} is not a config with fields, so {key!r} names nothing")
+            names = {f.name: f for f in dataclasses.fields(obj)}
+            if p not in names:
+                raise ValueError(f"{where}: {type(obj).__name__} has no field {p!r}; fields: {sorted(names)}")
+            if i < len(parts) - 1:
+                obj = getattr(obj, p)
         current = getattr(obj, parts[-1])
         if isinstance(value, str) and not isinstance(current, str):
-            value = (value.lower() in ("1", "true", "yes")) if isinstance(current, bool) else type(current)(value)
+            value = _parse_value(key, value, current, where)
         setattr(obj, parts[-1], value)
     if hasattr(cfg, "__post_init__"):
-        cfg.__post_init__()
+        try:
+            cfg.__post_init__()
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"{where}: {err}") from None
     return cfg
+
+
+def _parse_value(key: str, value: str, current, where: str):
+    """``value`` (a string from the command line) as the type of the field's current value, or an error naming
+    the key, the value and the type wanted."""
+    if isinstance(current, bool):
+        if value.lower() in ("1", "true", "yes"):
+            return True
+        if value.lower() in ("0", "false", "no"):
+            return False
+        raise ValueError(f"{where}: {key}={value!r} is not a boolean; give true or false")
+    kind = type(current) if current is not None else str
+    if kind in (int, float):
+        try:
+            parsed = kind(value)
+        except ValueError:
+            raise ValueError(f"{where}: {key}={value!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if parsed != parsed or parsed in (float("inf"), float("-inf")):
+            raise ValueError(f"{where}: {key}={value!r} must be a finite number")
+        return parsed
+    if kind in (list, tuple, dict):
+        raise ValueError(f"{where}: {key} holds a {kind.__name__}, which --algo-arg cannot set")
+    return kind(value)
 
 
 def write_csv_atomic(path: Path, rows: list[dict]) -> None:
@@ -192,10 +221,20 @@ class Trainer:
         self.cfg, self.progress = cfg, progress and self.main
         self.out = Path(cfg.out)
         self.ckpt_dir = self.out / "checkpoint"
-        if self.ckpt_dir.exists() and not resume:
+        if self.out.exists() and not self.out.is_dir():
+            raise NotADirectoryError(f"--out {self.out} is a file, not a directory; choose another --out")
+        ckpt = find_checkpoint(self.ckpt_dir)  # checkpoint/, or checkpoint.old/ after a crash mid-swap
+        if ckpt is not None and not resume:
             raise FileExistsError(f"{self.out} already holds a run; pass --resume to continue it or choose another --out")
+        if resume and ckpt is None:
+            # Never start over silently where a run was: its curve and replay would be overwritten from 0.
+            left = [n for n in ("metrics.csv", "buffer.jsonl") if (self.out / n).exists()]
+            if left:
+                raise FileNotFoundError(f"--resume: {self.out} holds {' and '.join(left)} of a run but no checkpoint/ "
+                                        "(nor checkpoint.old/) to continue it from; restore it, or choose another --out")
         if resume and (self.out / "config.json").exists():
             saved = json.loads((self.out / "config.json").read_text())
+            saved["out"] = cfg.out  # a run directory that was moved resumes from where it now is
             # Through TrainConfig, so a config.json written before a field existed compares with its default.
             if _jsonable(TrainConfig.from_dict(saved)) != _jsonable(cfg):
                 raise ValueError(f"--resume with a config that differs from {self.out / 'config.json'}; "
@@ -238,7 +277,7 @@ class Trainer:
         self.rows: list[dict] = []
         self.pending: dict[str, list[float]] = {}
         self.next_eval = 0
-        if resume and self.ckpt_dir.exists():
+        if resume and ckpt is not None:
             self._load()
         elif self.algo.critic_learner is not None:
             self._main_first(lambda: warm_start_critic(cfg, self.algo.critic_learner, self.actor, self.sft_dir,
@@ -282,14 +321,19 @@ class Trainer:
         """Main process writes (every rank calls: the state gathers the ranks' random streams)."""
         state = self._state()
         if self.main:
-            if self.buffer is not None:
-                self.buffer.save(self.out / "buffer.jsonl")  # written first: a checkpoint never points past it
+            # The replay lives inside the checkpoint, so it is swapped in atomically with the weights and counters
+            # (issue 15: written beside it, a crash mid-save left the next iteration's replay with the previous
+            # checkpoint, and the resumed curve departed from the uninterrupted one).
+            files = {"buffer.jsonl": self.buffer.save} if self.buffer is not None else {}
             save_checkpoint(self.ckpt_dir, modules=self.algo.modules(), optimizers=self.algo.optimizers(),
-                            state=state)
+                            state=state, files=files)
         dist.barrier()
 
     def _load(self) -> None:
-        state = load_checkpoint(self.ckpt_dir, modules=self.algo.modules(), optimizers=self.algo.optimizers())
+        loaded = {}
+        files = {"buffer.jsonl": lambda p: loaded.update(buffer=ReplayBuffer.load(p))} if self.buffer is not None else {}
+        state = load_checkpoint(self.ckpt_dir, modules=self.algo.modules(), optimizers=self.algo.optimizers(),
+                                files=files)
         self.counts = Counts(**state["counts"])
         self.iteration, self.seconds = state["iteration"], state["seconds"]
         self.rows, self.pending, self.next_eval = state["rows"], state["pending"], state["next_eval"]
@@ -304,7 +348,7 @@ class Trainer:
                           f"{self.world}: acting streams are re-seeded; the curve continues, not bit for bit")
                 self.algo.gen.manual_seed(self.cfg.seed + self.iteration + self.rank * RANK_SEED_OFFSET)
         if self.buffer is not None:
-            self.buffer = ReplayBuffer.load(self.out / "buffer.jsonl")
+            self.buffer = loaded["buffer"]
 
     # ------------------------------------------------------------------ loop
     def evaluate(self) -> dict:

@@ -1,7 +1,7 @@
 """``python -m archer_gym``: list envs, play one in the terminal, evaluate scripted policies, serve oracles.
 
     python -m archer_gym list
-    python -m archer_gym play archer/TwentyQuestions-v0
+    python -m archer_gym play archer/TwentyQuestions-v0       # type questions; quit (or Ctrl-D) ends
     python -m archer_gym play archer/TwentyQuestions-v0 --policy expert --seed 3
     python -m archer_gym evaluate archer/TwentyQuestionsSubset-v0 --policy expert --episodes 200 --split eval --json
     python -m archer_gym serve-oracle --task twenty_questions --port 8000
@@ -17,7 +17,12 @@ import gymnasium as gym
 import numpy as np
 
 import archer_gym
+from archer_gym.cli import ArgumentParser, positive_int
 from archer_gym.evaluation import evaluate_scripted, scripted_policy
+
+
+#: What a human types in ``play`` to end the session (issue 15: "quit" was asked as a question and cost a turn).
+QUIT_WORDS = ("quit", "exit", ":q")
 
 
 def _env_id(value: str) -> str:
@@ -50,6 +55,9 @@ def cmd_play(args) -> int:
             except (EOFError, KeyboardInterrupt):
                 print("\nbye")
                 return 0
+            if action.strip().lower() in QUIT_WORDS:  # ends the session; never sent to the env as a turn
+                print("bye")
+                return 0
         obs, reward, terminated, truncated, info = env.step(action)
         print(f"{info['reply']}   [reward {reward:+g}]")
         if terminated or truncated:
@@ -76,7 +84,7 @@ def cmd_serve_oracle(argv: list[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m archer_gym", description=__doc__,
+    p = ArgumentParser(prog="python -m archer_gym", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("list", help="every registered id with a one-line description")
@@ -89,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="evaluate a scripted policy over many episodes")
     ev.add_argument("env_id", type=_env_id)
     ev.add_argument("--policy", default="expert")
-    ev.add_argument("--episodes", type=int, default=200)
+    ev.add_argument("--episodes", type=positive_int, default=200)
     ev.add_argument("--split", default="eval", choices=["train", "eval"])
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--json", action="store_true", help="print one JSON object on the last line")
@@ -101,9 +109,24 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "serve-oracle":
         return cmd_serve_oracle(argv[1:])
-    args = build_parser().parse_args(argv)
-    if args.cmd == "evaluate" and args.episodes < 1:
-        raise SystemExit(f"--episodes must be >= 1, got {args.episodes}")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.cmd in ("play", "evaluate") and args.policy is not None:
+        env = gym.make(args.env_id)  # a policy name the task does not have: one line, before any episode
+        try:
+            scripted_policy(env, args.policy, np.random.default_rng(0))
+        except ValueError as e:
+            parser.error(f"--policy: {e}")
+        finally:
+            env.close()
+    if args.cmd == "play" and args.target is not None:
+        env = gym.make(args.env_id, split=args.split)
+        try:
+            env.reset(seed=0, options={"target": args.target})
+        except (ValueError, KeyError) as e:
+            parser.error(f"--target: {e}")
+        finally:
+            env.close()
     return {"list": cmd_list, "play": cmd_play, "evaluate": cmd_evaluate}[args.cmd](args)
 
 

@@ -22,6 +22,7 @@ A turn is split in three so that a vector of envs can share one batched oracle c
 from __future__ import annotations
 
 import string
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -40,6 +41,8 @@ _CHARSET_SET = frozenset(CHARSET)
 MAX_ACTION_LENGTH: int = 500
 #: Longest observation an env emits; tasks keep well under it (history is bounded by the turn cap).
 MAX_OBSERVATION_LENGTH: int = 20_000
+#: Stands for the oldest turns when the history no longer fits (the observation keeps the newest).
+OMITTED_MARKER: str = "[earlier turns omitted]\n"
 
 _TRANSLATE = {
     "\t": " ", "\r": " ",
@@ -57,6 +60,9 @@ def clean_text(text: str, max_length: int) -> str:
         ch = _TRANSLATE.get(ch, ch)
         if ch in _CHARSET_SET:
             out.append(ch)
+        else:  # any other accented, fullwidth or compatibility form: its base letters (issue 15: dropping
+            # "Í" or fullwidth letters left a name the no-leak guard could not match but a reader could)
+            out.extend(c for c in unicodedata.normalize("NFKD", ch) if c in _CHARSET_SET)
     return "".join(out)[:max_length]
 
 
@@ -187,8 +193,21 @@ class TextGameEnv(gym.Env[str, str]):
         return tuple(self._exchanges)
 
     def observation(self) -> str:
-        text = self.instruction() + "\n\n" + "".join(line + "\n" for line in self._history)
-        return clean_text(text, MAX_OBSERVATION_LENGTH)
+        """The instruction, then the history. Over ``MAX_OBSERVATION_LENGTH``, the oldest turns give way to a
+        marker line: the instruction and the newest turns are what an agent needs (issue 15: cutting the tail
+        dropped the newest turns from turn 39 with long questions)."""
+        head = clean_text(self.instruction() + "\n\n", MAX_OBSERVATION_LENGTH)
+        lines = [clean_text(line, MAX_OBSERVATION_LENGTH) + "\n" for line in self._history]
+        if len(head) + sum(map(len, lines)) <= MAX_OBSERVATION_LENGTH:
+            return head + "".join(lines)
+        budget = MAX_OBSERVATION_LENGTH - len(head) - len(OMITTED_MARKER)
+        kept: list[str] = []
+        for line in reversed(lines):
+            if len(line) > budget:
+                break
+            kept.append(line)
+            budget -= len(line)
+        return (head + OMITTED_MARKER + "".join(reversed(kept)))[:MAX_OBSERVATION_LENGTH]
 
     def _pick_target(self, options: dict | None) -> str:
         if options and options.get("target") is not None:

@@ -77,5 +77,8 @@ def make_vec(env_id: str, num_envs: int, **kwargs: Any) -> TextVectorEnv:
     if num_envs < 1:
         raise ValueError(f"num_envs={num_envs} must be >= 1")
     first = gym.make(env_id, **kwargs).unwrapped
-    envs = [first] + [gym.make(env_id, **{**kwargs, "oracle": first.oracle}).unwrapped for _ in range(num_envs - 1)]
+    # The others get the first env's oracle object, so the options that built it (oracle_model=, ...) are not
+    # theirs to pass again (issue 15: passing them with an Oracle object was a TypeError for n > 1).
+    rest = {k: v for k, v in kwargs.items() if not k.startswith("oracle_")}
+    envs = [first] + [gym.make(env_id, **{**rest, "oracle": first.oracle}).unwrapped for _ in range(num_envs - 1)]
     return TextVectorEnv(envs)

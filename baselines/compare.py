@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 
 import numpy as np  # noqa: E402
 
+from archer_gym.cli import ArgumentParser, positive_int  # noqa: E402
 from baselines import presets  # noqa: E402
 from baselines.presets import PRESETS, TASKS  # noqa: E402
 
@@ -56,7 +57,7 @@ def mean_ci(values) -> tuple[float, float]:
 
 # --------------------------------------------------------------------------------------------- planning
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python baselines/compare.py", description=__doc__,
+    p = ArgumentParser(prog="python baselines/compare.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="quick", help=f"one of: {', '.join(PRESETS)}")
     p.add_argument("--tasks", nargs="+", default=None, help=f"any of: {', '.join(TASKS)}")
@@ -65,10 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plugin", action="append", default=[], metavar="FILE.py|MODULE",
                    help="import this file or module first (it registers an algorithm); passed on to every run")
     p.add_argument("--seeds", nargs="+", type=int, default=None)
-    p.add_argument("--trajectories", type=int, default=None, help="budget per run, in trajectories")
+    p.add_argument("--trajectories", type=positive_int, default=None, help="budget per run, in trajectories")
     p.add_argument("--device", default=None, help="cpu | cuda | auto (overrides the preset)")
-    p.add_argument("--jobs", type=int, default=None, help="parallel runs (default: CPU cores, max 8; 1 on cuda)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    p.add_argument("--jobs", type=positive_int, default=None, help="parallel runs (default: CPU cores, max 8; 1 on cuda)")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch threads per run")
     p.add_argument("--out", default=None, help="results directory (default results/<preset>)")
     p.add_argument("--no-progress", action="store_true")
     return p
@@ -499,9 +500,15 @@ def report(p: dict) -> dict:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    p = plan(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        p = plan(args)
+    except SystemExit as e:  # plan's messages, one line each: report them as usage errors (status 2)
+        parser.error(str(e.code).removeprefix("error: "))
     out = Path(p["out"])
+    if out.exists() and not out.is_dir():
+        parser.error(f"--out {out} is a file, not a directory; choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     cfg_path = out / "config.json"
     if cfg_path.exists():

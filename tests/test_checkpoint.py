@@ -152,3 +152,106 @@ def test_a_module_with_only_buffers_round_trips(tmp_path):
     fresh.register_buffer("baseline", torch.zeros(()))
     load_checkpoint(tmp_path / "ckpt", modules={"stats": fresh}, optimizers={})
     assert float(fresh.baseline) == -4.5
+
+
+# ----------------------------------------------------------------- integrity (issue 15, items 2 and 4)
+def _saved(tmp_path):
+    """A checkpoint with every kind of file: weights, optimizer state, an extra file, meta.json."""
+    model, optimizer = trained()
+    ckpt = tmp_path / "ckpt"
+    lines = "".join(f'{{"i": {i}}}\n' for i in range(50))
+    save_checkpoint(ckpt, modules={"actor": model}, optimizers={"actor": optimizer}, state={"step": 1},
+                    files={"buffer.jsonl": lambda p: p.write_text(lines)})
+    return ckpt, lines
+
+
+def _load(ckpt, out=None):
+    fresh = tiny_gpt2(1)
+    return load_checkpoint(ckpt, modules={"actor": fresh}, optimizers={"actor": torch.optim.Adam(fresh.parameters())},
+                           files={"buffer.jsonl": lambda p: (out if out is not None else []).append(p.read_text())})
+
+
+def _flip(data: bytes) -> bytes:  # one bit in the middle: same size, and for safetensors a valid header
+    i = len(data) // 2 + 3
+    return data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1:]
+
+
+CORRUPTIONS = {
+    "bit_flip": _flip,
+    "truncated": lambda d: d[: len(d) // 2],
+    "empty": lambda d: b"",
+    "appended": lambda d: d + b"\n",
+    "zeroed": lambda d: bytes(len(d)),
+}
+FILES = ["actor.safetensors", "actor.optim.pt", "meta.json", "buffer.jsonl"]
+
+
+@pytest.mark.parametrize("corrupt", sorted(CORRUPTIONS))
+@pytest.mark.parametrize("name", FILES)
+def test_any_changed_file_stops_the_load_with_one_line_naming_it(tmp_path, name, corrupt):
+    ckpt, _ = _saved(tmp_path)
+    path = ckpt / name
+    path.write_bytes(CORRUPTIONS[corrupt](path.read_bytes()))
+    with pytest.raises(checkpoint.CheckpointError) as err:
+        _load(ckpt)
+    message = str(err.value)
+    assert "\n" not in message and str(path) in message and "corrupt" in message
+
+
+@pytest.mark.parametrize("change", ["missing", "added", "manifest_truncated", "manifest_missing"])
+def test_missing_extra_or_unlisted_files_stop_the_load(tmp_path, change):
+    ckpt, _ = _saved(tmp_path)
+    named = {"missing": "actor.optim.pt", "added": "stray.bin", "manifest_truncated": "manifest.json",
+             "manifest_missing": "manifest.json"}[change]
+    if change == "missing":
+        (ckpt / named).unlink()
+    elif change == "added":
+        (ckpt / named).write_bytes(b"x")
+    elif change == "manifest_truncated":
+        (ckpt / named).write_text((ckpt / named).read_text()[:20])
+    else:
+        (ckpt / named).unlink()
+    with pytest.raises(checkpoint.CheckpointError, match=named) as err:
+        _load(ckpt)
+    assert "\n" not in str(err.value)
+
+
+def test_extra_files_round_trip_and_fall_back_to_old(tmp_path, monkeypatch):
+    ckpt, lines = _saved(tmp_path)
+    read = []
+    assert _load(ckpt, read) == {"step": 1} and read == [lines]
+    ckpt.rename(tmp_path / "ckpt.old")  # what a crash between the two renames leaves
+    assert checkpoint.find_checkpoint(ckpt) == tmp_path / "ckpt.old"
+    read.clear()
+    assert _load(ckpt, read) == {"step": 1} and read == [lines]
+
+
+def test_optimizer_file_is_never_unpickled_beyond_tensors(tmp_path):
+    """Even a pickle whose digest was rewritten to match (someone who edits the manifest) runs no code."""
+    import hashlib
+    import json
+    import pickle
+
+    ckpt, _ = _saved(tmp_path)
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    path = ckpt / "actor.optim.pt"
+    torch.save({"state": {}, "param_groups": [], "x": Evil()}, path, pickle_protocol=pickle.HIGHEST_PROTOCOL)
+    manifest = json.loads((ckpt / "manifest.json").read_text())
+    manifest["sha256"][path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    (ckpt / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(checkpoint.CheckpointError, match="actor.optim.pt") as err:
+        _load(ckpt)
+    assert "\n" not in str(err.value)
+    assert not marker.exists()
+
+
+def test_checkpoint_without_digests_is_refused_clearly(tmp_path):
+    ckpt, _ = _saved(tmp_path)
+    (ckpt / "manifest.json").unlink()  # what format 1 wrote: no digests to check
+    with pytest.raises(checkpoint.CheckpointError, match="cannot be verified"):
+        _load(ckpt)

@@ -106,3 +106,38 @@ def test_vector_env_rejects_wrong_action_count():
 def test_mean_ci95():
     m, h = mean_ci95([1.0, 2.0, 3.0, 4.0])
     assert m == 2.5 and h == pytest.approx(1.96 * np.std([1, 2, 3, 4], ddof=1) / 2)
+
+
+@pytest.mark.parametrize("env_id", ["archer/TwentyQuestions-v0", "archer/GuessMyCity-v0"])
+@pytest.mark.parametrize("question_length", [40, 200, 490])
+def test_long_histories_keep_the_instruction_and_the_newest_turns(env_id, question_length):
+    """Issue 15, item 13: past MAX_OBSERVATION_LENGTH the observation kept its head and lost the newest turns."""
+    from archer_gym.env import MAX_OBSERVATION_LENGTH, OMITTED_MARKER
+
+    turns_that_overflow = 2 * MAX_OBSERVATION_LENGTH // question_length
+    env = gym.make(env_id, max_turns=turns_that_overflow + 1).unwrapped
+    obs, _ = env.reset(seed=0)
+    instruction = obs.split("\n\n")[0]
+    for turn in range(turns_that_overflow):
+        question = f"Is it number {turn}? " + "x" * question_length
+        obs, _, terminated, truncated, info = env.step(question[:question_length])
+        assert not (terminated or truncated)
+        assert len(obs) <= MAX_OBSERVATION_LENGTH
+        assert obs.startswith(instruction)
+        assert f"Is it number {turn}?" in obs and obs.rstrip("\n").endswith(info["reply"].rstrip("\n"))
+    assert OMITTED_MARKER in obs and "Is it number 0?" not in obs
+
+
+def test_play_quit_ends_the_session_without_spending_a_turn(monkeypatch, capsys):
+    import archer_gym.__main__ as cli
+    from archer_gym.env import TextGameEnv
+
+    steps = []
+    real_step = TextGameEnv.step
+    monkeypatch.setattr(TextGameEnv, "step", lambda self, a: steps.append(a) or real_step(self, a))
+    for word in ("quit", "  Quit ", "exit"):
+        answers = iter(["Is it alive?", word, "Is it a dog?"])
+        monkeypatch.setattr("builtins.input", lambda prompt="": next(answers))
+        steps.clear()
+        assert cli.main(["play", "archer/TwentyQuestions-v0", "--seed", "1"]) == 0
+        assert steps == ["Is it alive?"]

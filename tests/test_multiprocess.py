@@ -89,8 +89,8 @@ def test_two_processes_match_one_process_at_the_same_budget(tmp_path, cache):
     assert config_one.pop("out") != config_two.pop("out")
     assert config_one == config_two
     # The replay buffer holds every rank's episodes: SFT data + all 64 trajectories' transitions, as in one process.
-    n_two = sum(1 for _ in open(tmp_path / "two" / "buffer.jsonl"))
-    n_one = sum(1 for _ in open(tmp_path / "one" / "buffer.jsonl"))
+    n_two = sum(1 for _ in open(tmp_path / "two" / "checkpoint" / "buffer.jsonl"))
+    n_one = sum(1 for _ in open(tmp_path / "one" / "checkpoint" / "buffer.jsonl"))
     steps_two, steps_one = int(two[-1]["env_steps"]), int(one[-1]["env_steps"])
     assert n_two - steps_two == n_one - steps_one  # same SFT seed data, then exactly the collected steps
     # Same start (same SFT actor, same eval episodes; greedy eval does not depend on the split).

@@ -126,7 +126,7 @@ class FaultServer:
     "hang" (sleeps past the client's timeout), "malformed" (200 with broken JSON), "400"."""
 
     def __init__(self, mode: str):
-        self.mode, self.hits = mode, 0
+        self.mode, self.hits, self.retry_after = mode, 0, "soon"
         outer = self
 
         class H(BaseHTTPRequestHandler):
@@ -157,6 +157,21 @@ class FaultServer:
                 elif outer.mode == "hang":
                     time.sleep(1.5)
                     self._reply(500, err)
+                elif outer.mode == "429-garbage" and outer.hits <= 1:
+                    self._reply(429, err, [("Retry-After", outer.retry_after)])
+                elif outer.mode == "drip":  # a valid reply, one byte every 0.1 s
+                    ok = json.dumps({"choices": [{"message": {"role": "assistant", "content": "Yes."}}]}).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(ok)))
+                    self.end_headers()
+                    try:
+                        for i in range(len(ok)):
+                            self.wfile.write(ok[i:i + 1])
+                            self.wfile.flush()
+                            time.sleep(0.1)
+                    except OSError:
+                        pass
                 elif outer.mode == "malformed":
                     self._reply(200, b'{"choices": [{"message": ')
                 else:
@@ -339,3 +354,121 @@ def test_cli_parser():
     assert (args.task, args.host, args.port, args.oracle) == ("twenty_questions", "127.0.0.1", 0, "kb")
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--task", "chess"])
+
+
+# ----------------------------------------------------------------- crowded and hostile clients (issue 15, items 6-8)
+def _sock(server):
+    import socket
+    host, port = server.httpd.server_address[:2]
+    return socket.create_connection((host, port), timeout=5)
+
+
+@pytest.mark.parametrize("sent", [
+    b"",                                                         # connects, sends nothing
+    b"POST /v1/chat/completions HTTP/1.1\r\n",                  # the request line only
+    b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n",  # headers, no body
+    b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{\"mod",  # half a body
+    "drip",                                                      # a header byte every 0.1 s, forever
+])
+def test_stalled_clients_are_dropped_after_the_request_timeout_even_with_an_api_key(monkeypatch, sent):
+    import archer_gym.oracles.server as server_mod
+    monkeypatch.setattr(server_mod, "REQUEST_TIMEOUT", 0.5)
+    with OracleServer(KnowledgeBaseOracle(kb_answer), task="twenty_questions", api_key="k") as server:
+        s = _sock(server)
+        t0 = time.monotonic()
+        closed = False
+        if sent == "drip":
+            s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\n")
+            s.settimeout(0.1)
+            while time.monotonic() - t0 < 4 and not closed:
+                try:
+                    s.sendall(b"X")
+                    closed = s.recv(1) == b""
+                except OSError as e:  # reset once dropped, or the 0.1 s read timeout while still held
+                    closed = not isinstance(e, TimeoutError)
+        else:
+            s.sendall(sent)
+            try:  # the server may answer first (a 401 for a request without the key); it must then close
+                while s.recv(4096):
+                    pass
+                closed = True
+            except ConnectionError:
+                closed = True
+            except TimeoutError:
+                closed = False
+        s.close()
+        assert closed and time.monotonic() - t0 < 4  # held until the 5 s socket timeout before the fix
+
+
+def test_deeply_nested_json_is_a_400(kb_server):
+    for body in ("[" * 100_000 + "]" * 100_000, '{"messages": ' + "[" * 100_000 + "]" * 100_000 + "}"):
+        conn = http.client.HTTPConnection(*kb_server.httpd.server_address[:2], timeout=10)
+        conn.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        assert resp.status == 400, resp.read()
+        assert "nested" in json.loads(resp.read())["error"]["message"]
+        conn.close()
+
+
+def test_two_hundred_simultaneous_connects_are_all_accepted_at_once(kb_server):
+    """With the default listen backlog of 5, connects beyond it waited for a SYN retransmit (1 s and more)."""
+    import socket
+    host, port = kb_server.httpd.server_address[:2]
+    barrier, failures, socks = threading.Barrier(200), [], []
+
+    def connect():
+        barrier.wait()
+        try:
+            socks.append(socket.create_connection((host, port), timeout=0.9))
+        except OSError as e:
+            failures.append(e)
+
+    threads = [threading.Thread(target=connect) for _ in range(200)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for s in socks:
+        s.close()
+    assert not failures
+
+
+def test_a_client_that_disconnects_early_leaves_no_traceback(capfd):
+    import socket
+    import struct
+    body = json.dumps({"model": "m", "messages": build_messages(OracleRequest("twenty_questions", "cat", "Is it alive?"))})
+    with OracleServer(KnowledgeBaseOracle(kb_answer), task="twenty_questions") as server:
+        for _ in range(30):
+            s = _sock(server)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = reset
+            s.sendall(f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                      + body.encode()[: len(body) // 2])
+            s.close()
+        time.sleep(0.3)
+        # still serving
+        conn = http.client.HTTPConnection(*server.httpd.server_address[:2], timeout=5)
+        conn.request("GET", "/health")
+        assert conn.getresponse().status == 200
+    assert "Traceback" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["soon", "", "Mon, 99 Foo 2026", "1e999999", "-", "Tue, 01 Jan 1 00:00:00 GMT"])
+def test_unparseable_retry_after_is_retried_like_any_429(value, tmp_path):
+    """Issue 15, item 11: a Retry-After that is neither seconds nor an HTTP date raised a bare ValueError."""
+    with FaultServer("429-garbage") as server:
+        server.retry_after = value
+        oracle, sleeps = _fault_oracle(server, None, oracle_max_attempts=3)
+        assert oracle.answer_batch([REQ]) == ["Yes."]
+        assert server.hits == 2 and len(sleeps) == 1 and sleeps[0] <= 60.0
+        oracle.close()
+
+
+def test_timeout_is_a_deadline_for_the_whole_reply_not_per_read(tmp_path):
+    """A server dripping a valid reply a byte per 0.1 s (each read well within the timeout) is cut off."""
+    with FaultServer("drip") as server:
+        oracle, sleeps = _fault_oracle(server, None, oracle_max_attempts=2, oracle_timeout=0.5)
+        t0 = time.monotonic()
+        with pytest.raises(OracleError, match="timed out"):
+            oracle.answer_batch([REQ])
+        assert time.monotonic() - t0 < 3.0  # two attempts of 0.5 s (+ a read); the drip alone takes ~6 s each
+        oracle.close()

@@ -4,6 +4,7 @@ usage counting, the factory, and the hf backend on a tiny random model saved to 
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import pytest
 
@@ -95,8 +96,8 @@ def test_cache_persists_and_keys_are_stable(tmp_path):
 
 
 def test_resolve_cache_default_env_var_and_off(tmp_path, monkeypatch):
-    monkeypatch.setenv("ARCHER_GYM_CACHE", str(tmp_path / "env.sqlite"))
-    assert resolve_cache("default").path == tmp_path / "env.sqlite"
+    monkeypatch.setenv("ARCHER_GYM_CACHE", str(tmp_path / "root"))
+    assert resolve_cache("default").path == tmp_path / "root" / "oracle_cache.sqlite"
     monkeypatch.setenv("ARCHER_GYM_CACHE", "off")
     assert resolve_cache("default") is None
     monkeypatch.delenv("ARCHER_GYM_CACHE")
@@ -270,3 +271,46 @@ def test_smollm2_gguf_oracle_runs_when_installed(tmp_path):
     answers = oracle.answer_batch(reqs)
     assert len(answers) == 2 and all(isinstance(a, str) and "dog" not in a.lower() for a in answers)
     assert oracle.answer_batch(reqs) == answers and oracle.usage["cache_hits"] == 2
+
+
+@pytest.mark.parametrize("root_exists", [True, False])
+def test_cache_root_is_one_directory_for_every_cache(tmp_path, monkeypatch, root_exists):
+    """Issue 15, item 9: $ARCHER_GYM_CACHE set to a directory broke the oracle cache (sqlite opened the directory);
+    set to a new path, the oracle made it a file and the directory caches (SFT, WebShop) then failed."""
+    from agents.sft import cache_root
+    from tasks.webshop.catalog import cache_dir
+
+    root = tmp_path / "cache"
+    if root_exists:
+        root.mkdir()
+    monkeypatch.setenv("ARCHER_GYM_CACHE", str(root))
+    cache = resolve_cache("default")
+    cache.put("k", "Yes.", 1, 1)
+    assert cache.get("k") == ("Yes.", 1, 1)
+    assert root.is_dir() and cache.path.parent == root
+    assert Path(cache_root()) == root and Path(cache_dir()).is_relative_to(root)
+    cache.close()
+
+
+def test_cache_root_that_is_a_file_is_a_clear_error(tmp_path, monkeypatch):
+    file = tmp_path / "old.sqlite"
+    file.write_bytes(b"")
+    monkeypatch.setenv("ARCHER_GYM_CACHE", str(file))
+    with pytest.raises(ValueError, match="cache root directory.*oracle_cache="):
+        resolve_cache("default")
+
+
+@pytest.mark.parametrize("backend_kwargs", [
+    {"oracle": "openai", "oracle_model": "m", "oracle_base_url": "http://127.0.0.1:9/v1", "oracle_cache": None},
+    {"oracle": "openai", "oracle_model": "m", "oracle_base_url": "http://127.0.0.1:9/v1", "oracle_timeout": 3.0},
+])
+def test_make_vec_with_llm_oracle_options_shares_one_oracle(tmp_path, monkeypatch, backend_kwargs):
+    pytest.importorskip("openai")
+    from archer_gym import make_vec
+    from archer_gym.oracles.llm import LLMOracle
+
+    monkeypatch.setenv("ARCHER_GYM_CACHE", str(tmp_path))
+    venv = make_vec("archer/TwentyQuestions-v0", 3, **backend_kwargs)
+    oracles = {id(e.oracle) for e in venv.envs}
+    assert len(oracles) == 1 and isinstance(venv.envs[0].oracle, LLMOracle)
+    venv.close()

@@ -8,8 +8,9 @@ leaves no trace.
 
 Where the cache lives (:func:`resolve_cache`):
 
-* ``oracle_cache="default"`` (the env default): ``$ARCHER_GYM_CACHE`` if set, else
-  ``~/.cache/archer_gym/oracle_cache.sqlite``; ``ARCHER_GYM_CACHE=off`` disables it;
+* ``oracle_cache="default"`` (the env default): ``$ARCHER_GYM_CACHE/oracle_cache.sqlite`` if set, else
+  ``~/.cache/archer_gym/oracle_cache.sqlite``; ``ARCHER_GYM_CACHE=off`` disables it. ``$ARCHER_GYM_CACHE`` is
+  the one cache root directory of the project (SFT actors, models, WebShop, oracle), never a file;
 * ``oracle_cache="/some/file.sqlite"`` (str or ``Path``): that file;
 * ``oracle_cache=None`` or ``"off"``: no cache.
 
@@ -99,7 +100,14 @@ def resolve_cache(spec: "str | os.PathLike | OracleCache | None" = "default") ->
     if isinstance(spec, str) and spec == "default":
         env = os.environ.get(CACHE_ENV_VAR)
         if env is not None:
-            return None if env.strip().lower() in _OFF else OracleCache(env)
+            if env.strip().lower() in _OFF:
+                return None
+            root = Path(env).expanduser()
+            if root.exists() and not root.is_dir():
+                raise ValueError(f"${CACHE_ENV_VAR}={env} is a file; it must be the cache root directory (the "
+                                 f"oracle cache is {DEFAULT_CACHE_PATH.name} inside it). To keep using that file, "
+                                 f"pass oracle_cache={env!r}")
+            return OracleCache(root / DEFAULT_CACHE_PATH.name)
         return OracleCache(DEFAULT_CACHE_PATH)
     if isinstance(spec, (str, os.PathLike)):
         return OracleCache(spec)

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import email.utils
+import json
 import os
 import random
 import threading
@@ -55,18 +56,33 @@ def retry_after_seconds(headers: Any) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
+        pass
+    try:  # an HTTP date; anything else (issue 15: "soon" raised a bare ValueError) asks for nothing
         parsed = email.utils.parsedate_to_datetime(value) if value else None
         return None if parsed is None else max(0.0, parsed.timestamp() - time.time())
+    except (ValueError, TypeError, IndexError, OverflowError):
+        return None
+
+
+class _DeadlinePassed(Exception):
+    """An attempt that has not received its whole reply within ``timeout`` seconds of starting."""
 
 
 class OpenAIBackend:
     """Chat completions from ``model`` at ``base_url`` (``None``: the ``openai`` client's default,
     i.e. ``$OPENAI_BASE_URL`` or api.openai.com). Greedy by default (``temperature=0``).
 
-    Arguments: ``model``, ``base_url``, ``api_key``, ``timeout`` (s per request), ``max_attempts``
+    Arguments: ``model``, ``base_url``, ``api_key``, ``timeout`` (s: a deadline for each attempt's whole
+    request, connect to the reply's last byte; a body dripping in is cut at the first chunk past it, and a
+    silent connection after at most another ``timeout`` by the client's read timeout), ``max_attempts``
     (attempts per request, first included), ``backoff_base`` / ``backoff_max`` (s), ``max_retry_after``
     (s: longest ``Retry-After`` honoured), ``concurrency`` (requests in flight per batch),
     ``max_tokens``, ``temperature``, ``seed`` (sent when not ``None``).
+
+    Worst case for one request before ``OracleError``: ``max_attempts * 2 * timeout`` of attempts plus
+    ``(max_attempts - 1) * max(backoff_max, max_retry_after)`` of waits; with the defaults 5 * 60 + 4 * 60 =
+    540 s, typically far less (a refused connection fails at once). Lower ``oracle_timeout`` and
+    ``oracle_max_attempts`` for a tighter bound per env step.
     """
 
     name = "openai"
@@ -138,14 +154,25 @@ class OpenAIBackend:
         for attempt in range(1, self.max_attempts + 1):
             retry_after = None
             try:
-                resp = self.client.chat.completions.create(**kwargs)
-                choices = getattr(resp, "choices", None)
-                text = choices[0].message.content if choices else None
+                # The body is read chunk by chunk against one deadline (issue 15: the client's timeout is per
+                # read, so a server dripping its body held a step for 8 s with timeout=1).
+                deadline = time.monotonic() + self.timeout
+                with self.client.chat.completions.with_streaming_response.create(**kwargs) as raw:
+                    body = bytearray()
+                    for chunk in raw.iter_bytes():
+                        body += chunk
+                        if time.monotonic() > deadline:
+                            raise _DeadlinePassed
+                resp = json.loads(bytes(body))
+                choices = resp.get("choices") if isinstance(resp, dict) else None
+                text = choices[0]["message"]["content"] if choices else None
                 if not isinstance(text, str):
-                    raise ValueError(f"no message content in the reply: {str(resp)[:200]!r}")
-                usage = getattr(resp, "usage", None)
-                return Completion(text, int(getattr(usage, "prompt_tokens", 0) or 0),
-                                  int(getattr(usage, "completion_tokens", 0) or 0))
+                    raise ValueError(f"no message content in the reply: {bytes(body)[:200]!r}")
+                usage = resp.get("usage") or {}
+                return Completion(text, int(usage.get("prompt_tokens", 0) or 0),
+                                  int(usage.get("completion_tokens", 0) or 0))
+            except _DeadlinePassed:
+                status, detail = None, f"timed out: no complete reply within {self.timeout:g} s"
             except openai.APIStatusError as e:
                 status, detail = e.status_code, str(e.message)[:300]
                 if status not in RETRY_STATUSES:
@@ -156,7 +183,8 @@ class OpenAIBackend:
                 status, detail = None, f"timed out after {self.timeout:g} s"
             except openai.APIConnectionError as e:
                 status, detail = None, f"connection error: {e.__cause__ or e}"
-            except (openai.APIResponseValidationError, ValueError, AttributeError, IndexError, TypeError) as e:
+            except (openai.APIResponseValidationError, ValueError, AttributeError, IndexError, KeyError,
+                    TypeError) as e:
                 # A 200 whose body is not a chat completion (malformed JSON, missing fields).
                 status, detail = None, f"malformed reply: {type(e).__name__}: {str(e)[:200]}"
             if attempt < self.max_attempts:

@@ -13,7 +13,10 @@ rebuilds the :class:`OracleRequest` (:func:`archer_gym.oracles.llm.parse_message
 with the task's knowledge-base oracle (``--oracle kb``, the default, taken from
 ``gym.make(id).unwrapped.oracle``) or a local transformers model (``--oracle hf --model DIR``).
 
-Standard library only (``http.server.ThreadingHTTPServer``). Bound to 127.0.0.1 unless ``--host``
+Standard library only (``http.server.ThreadingHTTPServer``, with a listen backlog of ``LISTEN_BACKLOG``,
+at most ``MAX_WORKERS`` connections served at once (more wait in the backlog), and a deadline of
+``REQUEST_TIMEOUT`` seconds to receive each whole request, so a client that stalls or drips its request,
+headers or body is dropped whatever it sends, before any API-key check). Bound to 127.0.0.1 unless ``--host``
 says otherwise. With ``--api-key`` (or ``$ARCHER_ORACLE_API_KEY``) every request needs
 ``Authorization: Bearer <key>``. Bad requests get a 4xx with an OpenAI-style JSON error body
 (``{"error": {"message", "type", "param", "code"}}``); the server never dies on bad input.
@@ -24,8 +27,10 @@ from __future__ import annotations
 
 import argparse
 import hmac
+import io
 import json
 import os
+import socket
 import sys
 import threading
 import time
@@ -44,6 +49,65 @@ TASK_IDS: dict[str, str] = {
 }
 SERVER_API_KEY_ENV_VAR = "ARCHER_ORACLE_API_KEY"
 MAX_BODY_BYTES = 1 << 20
+#: Issue 15: with the default backlog of 5, 80 of 200 simultaneous clients timed out at 60 s.
+LISTEN_BACKLOG = 1024
+#: Connections served at once (one thread each); beyond it, connections wait in the backlog.
+MAX_WORKERS = 256
+#: Seconds a client has to send one whole request (request line, headers, body), and the longest a
+#: keep-alive connection may sit idle; a stalled or dripping client is dropped after it (issue 15: a
+#: half-sent request held a thread forever).
+REQUEST_TIMEOUT = 10.0
+
+
+class _DeadlineSocketReader(io.RawIOBase):
+    """The handler's socket as a raw stream whose reads share one deadline: each ``recv`` waits at most what is
+    left of it, so a client dripping a byte at a time is cut off as surely as one that sends nothing."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.deadline: float | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("request deadline passed")
+            self.sock.settimeout(left)
+        return self.sock.recv_into(buffer)
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = LISTEN_BACKLOG
+    daemon_threads = True
+
+    def __init__(self, address, handler, max_workers: int = MAX_WORKERS):
+        self._slots = threading.BoundedSemaphore(max_workers)
+        super().__init__(address, handler)
+
+    def process_request(self, request, client_address) -> None:
+        self._slots.acquire()  # a bounded pool: at most max_workers connections at once
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request, client_address) -> None:
+        # A client that went away (reset, broken pipe) or was dropped for stalling is not the server's
+        # error: no traceback (issue 15: an early disconnect printed 30 lines).
+        err = sys.exc_info()[1]
+        if isinstance(err, (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
 
 def kb_oracle_for_task(task: str) -> Oracle:
@@ -93,8 +157,7 @@ class OracleServer:
         self.completions_served = 0
         self.errors_served = 0
         self._count_lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer((host, port), _make_handler(self))
-        self.httpd.daemon_threads = True
+        self.httpd = _Server((host, port), _make_handler(self))
         self._thread: threading.Thread | None = None
 
     @property
@@ -185,12 +248,30 @@ def _make_handler(server: OracleServer) -> type[BaseHTTPRequestHandler]:
         disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
         server_version = "archer-gym-oracle"
 
+        def setup(self) -> None:
+            super().setup()
+            self._reader = _DeadlineSocketReader(self.connection)
+            self.rfile = io.BufferedReader(self._reader)
+
+        def handle_one_request(self) -> None:
+            # The deadline covers waiting for the request and reading all of it; answering is not under it.
+            self._reader.deadline = time.monotonic() + REQUEST_TIMEOUT
+            try:
+                super().handle_one_request()
+            except (ConnectionError, TimeoutError):  # gone, or dropped for stalling: nothing to answer
+                self.close_connection = True
+
+        def _respond_mode(self) -> None:
+            self._reader.deadline = None
+            self.connection.settimeout(REQUEST_TIMEOUT)  # a client that stops reading the reply is dropped too
+
         def log_message(self, format: str, *args: Any) -> None:  # never logs headers (the API key)
             if server.verbose:
                 sys.stderr.write(f"{self.address_string()} {format % args}\n")
 
         def _send(self, status: int, payload: dict) -> None:
             data = json.dumps(payload).encode("utf-8")
+            self._respond_mode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
@@ -217,12 +298,19 @@ def _make_handler(server: OracleServer) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 raise _HTTPError(413, f"The body is {length} bytes; the limit is {MAX_BODY_BYTES}.")
             raw = self.rfile.read(length)
+            if len(raw) < length:
+                raise ConnectionError("the client closed before sending the whole body")
+            self._respond_mode()
             try:
                 return json.loads(raw.decode("utf-8"))
             except (UnicodeDecodeError, json.JSONDecodeError) as e:
                 raise _HTTPError(400, f"The body is not valid JSON: {e}.") from None
+            except RecursionError:  # issue 15: deeply nested JSON under the size limit was a 500
+                raise _HTTPError(400, "The body is nested too deeply.") from None
 
         def _handle(self, method: str) -> None:
+            if self.command != "POST" or "Content-Length" not in self.headers:
+                self._respond_mode()  # no body to read: the request is complete
             path = self.path.split("?", 1)[0].rstrip("/")
             try:
                 routes = {"/v1/chat/completions": "POST", "/chat/completions": "POST", "/v1/models": "GET",
@@ -246,6 +334,10 @@ def _make_handler(server: OracleServer) -> type[BaseHTTPRequestHandler]:
                 self._send(200, payload)
             except _HTTPError as e:
                 self._error(e)
+            except (ConnectionError, TimeoutError):  # the client went away or stalled: no one to answer
+                raise
+            except RecursionError:  # deeply nested messages: the client's input, not a server fault
+                self._error(_HTTPError(400, "The request is nested too deeply.", param="messages"))
             except Exception as e:  # the server never dies on bad input
                 self.close_connection = True
                 self._error(_HTTPError(500, f"Internal error: {type(e).__name__}", type="server_error"))
@@ -265,14 +357,28 @@ def _make_handler(server: OracleServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def _positive_int(value: str) -> int:
+    from archer_gym.cli import positive_int
+    return positive_int(value)
+
+
+def _port(value: str) -> int:
+    port = int(value)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port (0-65535; 0 picks a free one)")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    from archer_gym.cli import ArgumentParser
+
+    p = ArgumentParser(
         prog="python -m archer_gym serve-oracle",
         description="Serve a task's oracle as an OpenAI-compatible chat-completions endpoint.",
     )
     p.add_argument("--task", required=True, choices=sorted(TASK_IDS), help="the game whose oracle answers")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default loopback only)")
-    p.add_argument("--port", type=int, default=8000, help="port (0 picks a free one)")
+    p.add_argument("--port", type=_port, default=8000, help="port (0 picks a free one)")
     p.add_argument("--api-key", default=None,
                    help=f"require 'Authorization: Bearer KEY' (default: ${SERVER_API_KEY_ENV_VAR} if set, else none)")
     p.add_argument("--oracle", default="kb", choices=["kb", "hf"],
@@ -280,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="hf: hub name or local folder of the model")
     p.add_argument("--gguf-file", default=None, help="hf: a GGUF file inside --model")
     p.add_argument("--device", default="cpu", help="hf: torch device")
-    p.add_argument("--max-new-tokens", type=int, default=16, help="hf: tokens per answer")
+    p.add_argument("--max-new-tokens", type=_positive_int, default=16, help="hf: tokens per answer")
     p.add_argument("--model-name", default=None, help="the id /v1/models reports (default archer-<oracle>-<task>)")
     p.add_argument("--verbose", action="store_true", help="log one line per request to stderr")
     return p
@@ -302,8 +408,14 @@ def build_server(args: argparse.Namespace) -> OracleServer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    server = build_server(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.oracle == "hf" and not args.model:
+        parser.error("--oracle hf needs --model <hub name or local folder>")
+    try:
+        server = build_server(args)
+    except OSError as e:  # the address is taken, not ours to bind, or the model does not load
+        parser.error(f"cannot serve on {args.host}:{args.port}: {e}")
     print(f"serving the {args.oracle} oracle of {args.task} at {server.url} (model {server.model_name!r}"
           f"{', bearer key required' if server.api_key else ''}); Ctrl-C stops", flush=True)
     try:

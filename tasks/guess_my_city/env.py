@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from archer_gym.env import StepResult, TextGameEnv, clean_text
+from archer_gym.oracles.guard import disguised_mention
 from archer_gym.oracles.base import Oracle, OracleRequest
 from archer_gym.oracles.factory import CHOICES as ORACLE_BACKENDS, env_oracle
 from tasks.guess_my_city import questions as kb
@@ -117,9 +118,13 @@ class GuessMyCityEnv(TextGameEnv):
         else:
             success = False
             text = kb.UNSURE_REPLY if reply is None else str(reply)
+            raw = text
             # Last line of defence, whatever the oracle: one line, no name or alias, bounded length.
             text = clean_text(" ".join(text.split()), MAX_REPLY_LENGTH)
             text = clean_text(kb.redact(text, self._target), MAX_REPLY_LENGTH) or kb.UNSURE_REPLY
+            names = kb.names_of(self._target)
+            if disguised_mention(text, names) or disguised_mention(kb.redact(raw, self._target), names):
+                text = kb.UNSURE_REPLY  # the name in a disguise the redaction cannot cut out
         return StepResult(
             reward=0.0 if success else -1.0, terminated=success, success=success, reply=text,
             history_lines=[f"Q: {action}", f"A: {text}"],

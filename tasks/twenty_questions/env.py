@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from archer_gym.env import StepResult, TextGameEnv
+from archer_gym.env import MAX_OBSERVATION_LENGTH, StepResult, TextGameEnv, clean_text
+from archer_gym.oracles.guard import disguised_mention
 from archer_gym.oracles.base import Oracle, OracleRequest
 from archer_gym.oracles.factory import CHOICES as ORACLE_CHOICES, env_oracle
 from tasks.twenty_questions.questions import CORRECT, DONT_UNDERSTAND, NO, answer, load_knowledge
@@ -124,7 +125,7 @@ class TwentyQuestionsEnv(TextGameEnv):
             reply = CORRECT
         elif guess is not None:
             reply = NO  # the env, not the oracle, judges guesses
-        elif reply is None or self.kb.mentions(reply, self._target):
+        elif reply is None or self.kb.mentions(reply, self._target) or self._disguised(reply):
             reply = DONT_UNDERSTAND  # empty question, or an oracle reply that would leak the secret
         reply = reply.strip() or DONT_UNDERSTAND
         return StepResult(
@@ -132,6 +133,12 @@ class TwentyQuestionsEnv(TextGameEnv):
             history_lines=[f"Q: {action}", f"A: {reply}"],
             info={"invalid_action": reply == DONT_UNDERSTAND, "guess": guess or ""},
         )
+
+    def _disguised(self, reply: str) -> bool:
+        """The secret in a disguise (spelled out, reversed, split, glued to digits, fullwidth, homoglyphs, accents
+        or zero-width characters), read both as ``info["reply"]`` holds it and as the observation shows it."""
+        names = self.kb.variants[self._target]
+        return disguised_mention(reply, names) or disguised_mention(clean_text(reply, MAX_OBSERVATION_LENGTH), names)
 
     # ----------------------------------------------------------------- scripted policies
     def scripted_policies(self) -> dict[str, Any]:

@@ -1,0 +1,90 @@
+"""The no-leak guard's disguise detector: does a reply name the secret in a form a reader would still decode?
+
+Issue 15, item 12: a whole-word check of the raw reply let through the secret rebuilt by the observation's own
+text cleaning (accents folded, zero-width and combining characters dropped), fullwidth and homoglyph letters,
+and spelled-out ("e l e p h a n t", "e-l-e-p-h-a-n-t"), reversed, split ("ele phant"), digit-glued
+("elephant42") and demonym-like ("Parisian") forms. :func:`disguised_mention` reads the text the way the
+observation shows it and then the way a person decodes it, and checks every such reading against the names.
+
+Callers run it AFTER the observation's cleaning (``clean_text``), so what is checked is what the agent sees.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Iterable
+
+#: Latin look-alikes from Cyrillic and Greek (lower case; NFKC already folds fullwidth forms).
+_HOMOGLYPHS = str.maketrans({
+    "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c",
+    "т": "t", "у": "y", "х": "x", "і": "i", "ј": "j", "ѕ": "s", "ԁ": "d", "ո": "n", "ց": "g", "һ": "h",
+    "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t",
+    "υ": "u", "χ": "x", "γ": "y", "μ": "u", "ω": "w", "ѵ": "v", "ԛ": "q", "ԝ": "w",
+    "0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s",
+})
+#: Endings that turn a place or thing into an adjective or people ("Paris" -> "Parisian", "Rome" -> "Roman").
+_DEMONYM_ENDINGS = ("ian", "ean", "an", "ese", "ish", "ite", "er", "ers", "ans", "ians", "i", "ic", "ine")
+
+
+def fold(text: str) -> str:
+    """Lower-case letters and digits as a reader sees them: NFKC (fullwidth -> ASCII), marks and format
+    characters (zero-width, combining) dropped, accents folded, homoglyphs mapped."""
+    text = unicodedata.normalize("NFKC", str(text))
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch) and unicodedata.category(ch) != "Cf")
+    return text.lower()
+
+
+def _letters(text: str) -> str:
+    return re.sub(r"[^a-z]", "", text)
+
+
+def _name_forms(names: Iterable[str]) -> set[str]:
+    forms = set()
+    for name in names:
+        letters = _letters(fold(name))
+        if len(letters) >= 3:
+            forms |= {letters, letters + "s", letters + "es"}
+    return forms
+
+
+def _readings(text: str) -> set[str]:
+    """Every letter string a reader could take as one word: each word, with digits dropped and with digits read
+    as letters; runs of single letters joined (spelled out); each pair of neighbouring words joined (split)."""
+    folded = fold(text)
+    raw_words = re.findall(r"[^\W_]+|[@$]", folded)
+    words_plain = [_letters(w) for w in raw_words]
+    words_leet = [_letters(w.translate(_HOMOGLYPHS)) for w in raw_words]
+    out: set[str] = set()
+    for words in (words_plain, words_leet):
+        words = [w for w in words if w]
+        out |= set(words)
+        for width in range(2, 7):  # a name split in two, or a name of several words glued to digits
+            out |= {"".join(words[i:i + width]) for i in range(len(words) - width + 1)}
+        run: list[str] = []
+        for w in words + [""]:  # letters separated by spaces, hyphens, dots...: "e l e p h a n t"
+            if len(w) == 1:
+                run.append(w)
+                continue
+            if len(run) >= 3:
+                joined = "".join(run)
+                out |= {joined[i:j] for i in range(len(joined)) for j in range(i + 3, len(joined) + 1)}
+            run = []
+    out |= {w[::-1] for w in out}
+    return out
+
+
+def disguised_mention(text: str, names: Iterable[str]) -> bool:
+    """Whether ``text`` names any of ``names`` (the secret and its aliases) in any of the disguises above."""
+    forms = _name_forms(names)
+    if not forms:
+        return False
+    readings = _readings(text)
+    if readings & forms:
+        return True
+    stems = set()
+    for form in forms:
+        if len(form) >= 4:
+            stems |= {form, form[:-1]} if form[-1] in "aeiouy" else {form}
+    return any(r.startswith(stem) and r[len(stem):] in _DEMONYM_ENDINGS for r in readings for stem in stems)

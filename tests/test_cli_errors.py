@@ -1,0 +1,122 @@
+"""Every bad command-line input to the four entry points is ONE line on stderr and exit status 2 (argparse's
+convention), never a traceback (issue 15, item 5). Cases are the classes of bad input: unknown names, out-of-range
+and non-numeric numbers, paths that are files or missing, malformed and ill-typed --algo-arg, a run directory
+that cannot be resumed."""
+
+import pytest
+
+import archer_gym.__main__ as gym_cli
+from agents import sft as sft_cli
+from agents import train as train_cli
+from baselines import compare as compare_cli
+from tests import toy  # noqa: F401  (registers archer/ToyColour-v0)
+
+ENV = "archer/ToyColour-v0"
+TQ = "archer/TwentyQuestionsSubset-v0"
+
+# (entry point, argv, a fragment the message must hold: the offending value or key)
+CASES = [
+    # agents.train: names
+    (train_cli, ["--env", "archer/Nope-v0"], "archer/Nope-v0"),
+    (train_cli, ["--algo", "dqn"], "dqn"),
+    (train_cli, ["--device", "tpu"], "tpu"),
+    (train_cli, ["--dtype", "float16"], "float16"),
+    # budgets and sizes: zero, negative, not a number, less than one iteration
+    (train_cli, ["--trajectories", "0"], "0"),
+    (train_cli, ["--trajectories", "-5"], "-5"),
+    (train_cli, ["--trajectories", "abc"], "abc"),
+    (train_cli, ["--trajectories", "10", "--rollout-trajectories", "64"], "less than one iteration"),
+    (train_cli, ["--rollout-trajectories", "0"], "0"),
+    (train_cli, ["--num-envs", "-1"], "-1"),
+    (train_cli, ["--eval-every", "0"], "0"),
+    (train_cli, ["--eval-episodes", "0"], "0"),
+    (train_cli, ["--temperature", "0"], "0"),
+    (train_cli, ["--temperature", "nan"], "nan"),
+    (train_cli, ["--threads", "-1"], "-1"),
+    (train_cli, ["--lora-r", "-1"], "-1"),
+    (train_cli, ["--max-new-tokens", "0"], "0"),
+    (train_cli, ["--sft-lr=-1e-3"], "-1e-3"),
+    (train_cli, ["--sft-expert-prob", "2"], "expert_prob"),
+    (train_cli, ["--sft-episodes", "0"], "0"),
+    # paths
+    (train_cli, ["--out", "{file}"], "is a file"),
+    (train_cli, ["--actor", "./no/such/actor"], "./no/such/actor"),
+    (train_cli, ["--actor", "/no/such/model.gguf"], "model.gguf"),
+    # --algo-arg: malformed, unknown key, ill-typed value (the key is named)
+    (train_cli, ["--algo-arg", "gamma"], "KEY=VALUE"),
+    (train_cli, ["--algo-arg", "=0.9"], "KEY=VALUE"),
+    (train_cli, ["--algo-arg", "gama=0.9"], "gama"),
+    (train_cli, ["--algo-arg", "gamma=abc"], "gamma"),
+    (train_cli, ["--algo-arg", "gamma=nan"], "gamma"),
+    (train_cli, ["--algo-arg", "gamma.x=1"], "gamma"),
+    (train_cli, ["--algo-arg", "batch_size=1.5"], "batch_size"),
+    (train_cli, ["--algo", "ppo", "--algo-arg", "normalize_advantages=maybe"], "normalize_advantages"),
+    # a run that cannot be resumed
+    (train_cli, ["--resume", "--out", "{lost_run}"], "no checkpoint"),
+    (train_cli, ["--out", "{crashed_run}"], "--resume"),
+    # agents.sft
+    (sft_cli, ["--env", "archer/Nope-v0"], "archer/Nope-v0"),
+    (sft_cli, ["--episodes", "0"], "0"),
+    (sft_cli, ["--epochs", "-2"], "-2"),
+    (sft_cli, ["--expert-prob", "1.5"], "expert_prob"),
+    (sft_cli, ["--eval-episodes", "-1"], "-1"),
+    (sft_cli, ["--out", "{file}"], "is a file"),
+    (sft_cli, ["--actor", "./no/such/actor"], "./no/such/actor"),
+    # baselines/compare.py
+    (compare_cli, ["--preset", "huge"], "huge"),
+    (compare_cli, ["--tasks", "chess"], "chess"),
+    (compare_cli, ["--methods", "dqn"], "dqn"),
+    (compare_cli, ["--seeds", "1", "1"], "distinct"),
+    (compare_cli, ["--seeds", "x"], "x"),
+    (compare_cli, ["--trajectories", "0"], "0"),
+    (compare_cli, ["--trajectories", "1"], "smaller than one iteration"),
+    (compare_cli, ["--jobs", "0"], "0"),
+    (compare_cli, ["--threads", "0"], "0"),
+    (compare_cli, ["--out", "{file}"], "is a file"),
+    # python -m archer_gym
+    (gym_cli, [], "required"),
+    (gym_cli, ["fly"], "fly"),
+    (gym_cli, ["play", "archer/Nope-v0"], "archer/Nope-v0"),
+    (gym_cli, ["play", ENV, "--policy", "genius"], "genius"),
+    (gym_cli, ["play", ENV, "--split", "test"], "test"),
+    (gym_cli, ["evaluate", ENV, "--episodes", "0"], "0"),
+    (gym_cli, ["evaluate", ENV, "--policy", "genius"], "genius"),
+    (gym_cli, ["evaluate", ENV, "--seed", "x"], "x"),
+    (gym_cli, ["serve-oracle", "--task", "chess"], "chess"),
+    (gym_cli, ["serve-oracle"], "--task"),
+    (gym_cli, ["serve-oracle", "--task", "twenty_questions", "--port", "70000"], "70000"),
+    (gym_cli, ["serve-oracle", "--task", "twenty_questions", "--oracle", "hf"], "--model"),
+    (gym_cli, ["serve-oracle", "--task", "twenty_questions", "--max-new-tokens", "0"], "0"),
+]
+PROGS = {train_cli: "python -m agents.train", sft_cli: "python -m agents.sft",
+         compare_cli: "python baselines/compare.py", gym_cli: "python -m archer_gym"}
+
+
+@pytest.fixture
+def paths(tmp_path, monkeypatch):
+    monkeypatch.setenv("ARCHER_GYM_CACHE", str(tmp_path / "cache"))
+    file = tmp_path / "a_file"
+    file.write_text("not a directory")
+    lost = tmp_path / "lost_run"  # metrics and config of a run, its checkpoint gone
+    lost.mkdir()
+    (lost / "metrics.csv").write_text("iteration\n0\n")
+    crashed = tmp_path / "crashed_run"  # only checkpoint.old/ survived a crash mid-save
+    (crashed / "checkpoint.old").mkdir(parents=True)
+    return {"file": file, "lost_run": lost, "crashed_run": crashed}
+
+
+@pytest.mark.parametrize("module,argv,fragment", CASES,
+                         ids=[f"{PROGS[m].split()[-1]}:{' '.join(a) or '(none)'}" for m, a, _ in CASES])
+def test_bad_input_is_one_line_and_status_2(module, argv, fragment, paths, capsys):
+    argv = [a.format(**paths) for a in argv]
+    if module in (train_cli, sft_cli) and "--env" not in argv:
+        argv = ["--env", ENV] + argv
+    with pytest.raises(SystemExit) as exc:
+        module.main(argv)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert exc.value.code == 2, err
+    assert len(lines) == 1, err
+    prog = PROGS[module]
+    assert lines[0].startswith(prog) and ": error: " in lines[0], lines[0]
+    assert fragment in lines[0], lines[0]
