@@ -1,7 +1,10 @@
 """Comparison presets, as data: which tasks, methods, seeds and budgets, and each task's settings.
 
-``quick`` runs on a 2-core CPU with the embedded tiny models (41 minutes measured at 33a3f32, with other work on the cores; the 30-minute target is not met); ``long`` runs ArCHer against PPO
-for 3,072 trajectories (about 2 hours, resumable). Both apply the tuning sweep's winners (``tuned.json``, from
+``quick`` runs on a 2-core CPU with the embedded tiny models (41 minutes measured at 33a3f32, with other work on
+the cores; the 30-minute target is not met; at 5854314 the actor's and critic's passes run 1.7-2.9x faster,
+bench/micro_batch.py, and the preset has not been re-timed); ``long`` runs ArCHer against PPO for 3,072
+trajectories (resumable; PPO's seed 0 took 669 training seconds at 0af1a91 with other work on the cores, ArCHer's
+about 780 per 1,152). Both apply the tuning sweep's winners (``tuned.json``, from
 ``baselines/sweep.py``). ``paper`` carries
 the ArCHer paper's hyper-parameters (Zhou et al. 2024, Appendix) with GPT-2 actor and RoBERTa critic
 by name, for GPU users whose machines have those models.

@@ -64,7 +64,7 @@ def test_lora_actor_gives_the_critic_a_plain_trainable_body():
     actor, mcfg = tiny(lora_r=4)
     critic = make_critic(ModelConfig(critic="actor", critic_max_length=64, critic_head_hidden=16), actor)
     enc = critic.state_encoder.encoder
-    assert type(enc).__name__ == "GPT2Model" and all(p.requires_grad for p in enc.parameters())
+    assert not hasattr(enc, "lm_head") and all(p.requires_grad for p in enc.parameters())  # the body, trainable
     assert not any("lora" in n for n, _ in enc.named_parameters())
     q1, q2 = critic.q(PROMPTS, ["red", "blue"])
     assert q1.shape == (2,)
@@ -116,7 +116,8 @@ def test_bf16_autocast_is_a_no_op_on_cpu():
         with autocast(mcfg):
             again = nll(actor)
     assert again.dtype == torch.float32 and torch.equal(ref, again)
-    assert type(autocast(mcfg)).__name__ == "nullcontext"
+    with autocast(mcfg):
+        assert not torch.is_autocast_enabled("cpu") and not torch.is_autocast_enabled("cuda")
 
 
 def test_chat_template_auto_uses_the_tokenizers_template():
