@@ -86,6 +86,7 @@ def test_ppo_raises_the_sft_return(tmp_path):
     the SFT policy's sampled eval return, with no seed diverging.
 
     Measured at caa71dd (``baselines/sweep.py``, run ppo-lr=0.0003): start -9.07; finals -4.96 and -5.08 for
-    seeds 0 and 1 (greedy -3.0 on both), gain 4.05 against a noise of 0.5.
+    seeds 0 and 1 (greedy -3.0 on both), gain 4.05 against a noise of 0.5. At 6e0aecf (the rebuilt SFT actor):
+    start -7.15; finals -5.31 and -4.92, gain 2.04 against a noise of 0.50.
     """
     _assert_raises_the_sft_return("ppo", tmp_path)
