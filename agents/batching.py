@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
+
 #: Rows per micro-batch when ModelConfig.micro_batch is -1 ("auto") on the CPU; on a GPU "auto" is the whole batch.
 CPU_MICRO_BATCH = 16
 
@@ -40,8 +42,6 @@ def resolve_micro_batch(micro_batch: int, device: str) -> int:
 def join_runs(parts, runs: list[list[int]], fill=0.0):
     """The per-run results ``parts`` (``[len(run)]`` or ``[len(run), T_run]``) as one tensor with the rows back in
     their original order, a 2-d result right-padded with ``fill`` to the widest run."""
-    import torch
-
     if parts[0].dim() == 2:
         width = max(p.shape[1] for p in parts)
         parts = [torch.cat([p, p.new_full((p.shape[0], width - p.shape[1]), fill)], 1) for p in parts]

@@ -344,7 +344,8 @@ class Actor(nn.Module):
         if len(runs) == 1:
             return self._score_run(prompt_ids, action_ids)
         parts = [self._score_run([prompt_ids[i] for i in run], [action_ids[i] for i in run]) for run in runs]
-        return TokenScores(logp=join_runs([p.logp for p in parts], runs), mask=join_runs([p.mask for p in parts], runs, False),
+        return TokenScores(logp=join_runs([p.logp for p in parts], runs),
+                           mask=join_runs([p.mask for p in parts], runs, False),
                            entropy=join_runs([p.entropy for p in parts], runs))
 
     def _score_run(self, prompt_ids: list[list[int]], action_ids: list[list[int]]) -> TokenScores:

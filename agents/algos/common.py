@@ -64,7 +64,8 @@ class TokenValueModel(nn.Module):
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
         self.pad_id = actor.tokenizer.pad_token_id
-        self.micro_batch = getattr(actor, "micro_batch", 0)  # length-sorted runs, as the actor's own passes (agents.batching)
+        # Length-sorted runs, as the actor's own passes (agents.batching).
+        self.micro_batch = getattr(actor, "micro_batch", 0)
 
     def _hidden(self, seqs: list[list[int]]) -> Tensor:
         device = self.head.weight.device

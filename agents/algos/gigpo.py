@@ -24,7 +24,9 @@ from dataclasses import dataclass
 
 import torch
 
-from agents.algos.group import GroupConfig, GroupPolicyGradient, centre, episode_returns, groups_of
+from agents.algos.group import (
+    GroupConfig, GroupPolicyGradient, centre, episode_returns, groups_of, step_group_advantages,
+)
 from agents.algos.registry import register
 
 
@@ -39,17 +41,7 @@ def gigpo_advantages(returns: list[float], observations: list[list[str]], return
     """One group: episode returns ``[G]``, each episode's observations and returns-to-go (ragged ``[G][T_i]``) ->
     per-episode, per-turn A^E + step_weight * A^S."""
     a_ep = centre(torch.tensor(returns, dtype=torch.float64), normalize_std, eps).tolist()
-    anchors: dict[str, list[tuple[int, int]]] = {}
-    for i, obs in enumerate(observations):
-        for t, o in enumerate(obs):
-            anchors.setdefault(o, []).append((i, t))
-    a_step = [[0.0] * len(obs) for obs in observations]
-    for members in anchors.values():
-        if len(members) < 2:
-            continue
-        a = centre(torch.tensor([returns_to_go[i][t] for i, t in members], dtype=torch.float64), normalize_std, eps)
-        for (i, t), a_it in zip(members, a.tolist()):
-            a_step[i][t] = a_it
+    a_step = step_group_advantages(returns_to_go, observations, normalize_std, eps)  # anchors: identical observations
     return [[a_ep[i] + step_weight * s for s in a_step[i]] for i in range(len(observations))]
 
 

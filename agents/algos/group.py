@@ -85,6 +85,25 @@ def centre(x: Tensor, normalize_std: bool, eps: float) -> Tensor:
     return a
 
 
+def step_group_advantages(returns_to_go: list[list[float]], keys: list[list], normalize_std: bool,
+                          eps: float) -> list[list[float]]:
+    """Per episode, per turn: the turn's return-to-go centred (``centre``) among the group's turns with the same key
+    (``keys[i][t]``: turn_grpo's turn index, GiGPO's observation); a turn alone with its key gets 0 (no comparison).
+    ``returns_to_go`` and ``keys`` are ragged ``[G][T_i]``."""
+    members: dict = {}
+    for i, ks in enumerate(keys):
+        for t, k in enumerate(ks):
+            members.setdefault(k, []).append((i, t))
+    out = [[0.0] * len(g) for g in returns_to_go]
+    for group in members.values():
+        if len(group) < 2:
+            continue
+        a = centre(torch.tensor([returns_to_go[i][t] for i, t in group], dtype=torch.float64), normalize_std, eps)
+        for (i, t), a_it in zip(group, a.tolist()):
+            out[i][t] = a_it
+    return out
+
+
 def episode_returns(group: list, gamma: float) -> list[list[float]]:
     """Per episode of a group, each turn's discounted return-to-go."""
     return [returns_to_go([t.reward for t in ep.transitions], gamma) for ep in group]

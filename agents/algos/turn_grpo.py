@@ -15,23 +15,15 @@ groups by identical state instead). Update and loss normaliser: agents/algos/gro
 
 from __future__ import annotations
 
-import torch
-
-from agents.algos.group import GroupConfig, GroupPolicyGradient, centre, episode_returns, groups_of
+from agents.algos.group import (
+    GroupConfig, GroupPolicyGradient, episode_returns, groups_of, step_group_advantages,
+)
 from agents.algos.registry import register
 
 
 def turn_advantages(returns_to_go: list[list[float]], normalize_std: bool = True, eps: float = 1e-6) -> list[list[float]]:
     """One group's per-episode returns-to-go (ragged ``[G][T_i]``) -> per-episode, per-turn advantages."""
-    out = [[0.0] * len(g) for g in returns_to_go]
-    for t in range(max(len(g) for g in returns_to_go)):
-        who = [i for i, g in enumerate(returns_to_go) if t < len(g)]
-        if len(who) < 2:
-            continue
-        a = centre(torch.tensor([returns_to_go[i][t] for i in who], dtype=torch.float64), normalize_std, eps)
-        for i, a_i in zip(who, a.tolist()):
-            out[i][t] = a_i
-    return out
+    return step_group_advantages(returns_to_go, [list(range(len(g))) for g in returns_to_go], normalize_std, eps)
 
 
 @register("turn_grpo", GroupConfig, episode_groups=True,
