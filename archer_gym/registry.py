@@ -80,3 +80,8 @@ register_task(TaskSpec(
     id="archer/WebShop-v0", entry_point="tasks.webshop.env:WebShopEnv", max_turns=10, task="webshop",
     description="Shopping from an instruction on a 10,000-product embedded catalog with BM25 search; WebShop's reward.",
 ))
+register_task(TaskSpec(
+    id="archer/Wordle-v0", entry_point="tasks.wordle.env:WordleEnv", max_turns=6, task="wordle",
+    kwargs={"holdout_fraction": 0.2},
+    description="Wordle with LMRL-Gym's feedback and reward: 6 guesses, 2,132 hidden words (426 held out for eval).",
+))
