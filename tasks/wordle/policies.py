@@ -35,14 +35,20 @@ def parse_history(observation: str) -> list[tuple[str, str]]:
     return out
 
 
+@functools.lru_cache(maxsize=None)
+def _xlogx(n: int) -> np.ndarray:
+    """``k * log2(k)`` for k = 0..n (0 for k = 0): [n + 1]."""
+    k = np.arange(n + 1, dtype=np.float64)
+    return k * np.log2(np.maximum(k, 1.0))
+
+
 def _partition_entropy(codes: np.ndarray) -> np.ndarray:
-    """Entropy in bits of the feedback each guess (row) splits the candidates (columns) into: [guesses]."""
+    """Entropy in bits of the feedback each guess (row) splits the candidates (columns) into: [guesses].
+    ``H = log2(n) - sum_k c_k log2(c_k) / n`` over the counts ``c_k`` of each of the 243 patterns."""
     n_guess, n = codes.shape
-    flat = codes.astype(np.int64) + 243 * np.arange(n_guess, dtype=np.int64)[:, None]
-    counts = np.bincount(flat.ravel(), minlength=243 * n_guess).reshape(n_guess, 243).astype(np.float64)
-    p = counts / n
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return -np.where(p > 0, p * np.log2(p), 0.0).sum(1)
+    flat = codes.astype(np.int32) + 243 * np.arange(n_guess, dtype=np.int32)[:, None]
+    counts = np.bincount(flat.ravel(), minlength=243 * n_guess).reshape(n_guess, 243)
+    return np.log2(n) - _xlogx(len(solutions()))[counts].sum(1) / n
 
 
 class ExpertPolicy:
