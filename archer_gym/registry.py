@@ -85,3 +85,14 @@ register_task(TaskSpec(
     kwargs={"holdout_fraction": 0.2},
     description="Wordle with LMRL-Gym's feedback and reward: 6 guesses, 2,132 hidden words (426 held out for eval).",
 ))
+_MAZE = "tasks.maze.env:MazeEnv"
+register_task(TaskSpec(
+    id="archer/Maze-v0", entry_point=_MAZE, max_turns=100, task="maze",
+    kwargs={"observed": "full", "goals": "any", "holdout_fraction": 0.2},
+    description="LMRL-Gym's double-T maze, fully observed (positions in the text), any start and goal; 130 held out.",
+))
+register_task(TaskSpec(
+    id="archer/MazePO-v0", entry_point=_MAZE, max_turns=100, task="maze_po",
+    kwargs={"observed": "partial", "goals": "lmrl", "holdout_fraction": 0.2},
+    description="LMRL-Gym's double-T maze, partially observed (only the walls next to you), fixed goal; 5 starts held out.",
+))
