@@ -96,3 +96,8 @@ register_task(TaskSpec(
     kwargs={"observed": "partial", "goals": "lmrl", "holdout_fraction": 0.2},
     description="LMRL-Gym's double-T maze, partially observed (only the walls next to you), fixed goal; 5 starts held out.",
 ))
+register_task(TaskSpec(
+    id="archer/CarDealer-v0", entry_point="tasks.car_dealer.env:CarDealerEnv", max_turns=10, task="car_dealer",
+    kwargs={"holdout_fraction": 0.2},
+    description="Sell a car to a scripted buyer with a hidden budget (LMRL-Gym's Car Dealer); reward: the price in $1000s.",
+))

@@ -34,6 +34,7 @@ TASKS = {
     "wordle": "archer/Wordle-v0",
     "maze": "archer/Maze-v0",
     "maze_po": "archer/MazePO-v0",
+    "car_dealer": "archer/CarDealer-v0",
 }
 
 

@@ -28,6 +28,8 @@ POOL = ["Is it alive?", "Can you eat it?", "Is it a fruit?", "Is it bigger than 
 POOLS = {
     "wordle": ["raise", "crane", "apple", "lymph", "hello world", "tined", "bevel", "fiver", "zzzzz", "black"],
     "maze": ["move up", "move down", "move left", "move right", "move down", "move right", "fly", "move down"],
+    "car_dealer": ["What would you like?", "An SUV for $150,000.", "A sedan for $40,000.", "deal", "hello",
+                   "A Toyota truck with sunroof for $30,000.", "$45,000", "What brand?"],
     "maze_po": ["move up", "move down", "move left", "move right", "move down", "move right", "fly", "move down"],
 }
 
