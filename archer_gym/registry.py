@@ -80,3 +80,24 @@ register_task(TaskSpec(
     id="archer/WebShop-v0", entry_point="tasks.webshop.env:WebShopEnv", max_turns=10, task="webshop",
     description="Shopping from an instruction on a 10,000-product embedded catalog with BM25 search; WebShop's reward.",
 ))
+register_task(TaskSpec(
+    id="archer/Wordle-v0", entry_point="tasks.wordle.env:WordleEnv", max_turns=6, task="wordle",
+    kwargs={"holdout_fraction": 0.2},
+    description="Wordle with LMRL-Gym's feedback and reward: 6 guesses, 2,132 hidden words (426 held out for eval).",
+))
+_MAZE = "tasks.maze.env:MazeEnv"
+register_task(TaskSpec(
+    id="archer/Maze-v0", entry_point=_MAZE, max_turns=100, task="maze",
+    kwargs={"observed": "full", "goals": "any", "holdout_fraction": 0.2},
+    description="LMRL-Gym's double-T maze, fully observed (positions in the text), any start and goal; 130 held out.",
+))
+register_task(TaskSpec(
+    id="archer/MazePO-v0", entry_point=_MAZE, max_turns=100, task="maze_po",
+    kwargs={"observed": "partial", "goals": "lmrl", "holdout_fraction": 0.2},
+    description="LMRL-Gym's double-T maze, partially observed (only the walls next to you), fixed goal; 5 starts held out.",
+))
+register_task(TaskSpec(
+    id="archer/CarDealer-v0", entry_point="tasks.car_dealer.env:CarDealerEnv", max_turns=10, task="car_dealer",
+    kwargs={"holdout_fraction": 0.2},
+    description="Sell a car to a scripted buyer with a hidden budget (LMRL-Gym's Car Dealer); reward: the price in $1000s.",
+))

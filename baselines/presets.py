@@ -31,6 +31,10 @@ TASKS = {
     "guess_my_city": "archer/GuessMyCity-v0",
     "detective": "archer/Detective-v0",
     "webshop": "archer/WebShop-v0",
+    "wordle": "archer/Wordle-v0",
+    "maze": "archer/Maze-v0",
+    "maze_po": "archer/MazePO-v0",
+    "car_dealer": "archer/CarDealer-v0",
 }
 
 

@@ -1,0 +1,11 @@
+"""archer/CarDealer-v0: LMRL-Gym's Car Dealer with a scripted, seeded buyer.
+
+``buyer`` holds the buyer profiles and the buyer's script; ``env`` the Gymnasium env; ``policies`` the scripted
+``expert`` and ``random`` sellers.
+"""
+
+from tasks.car_dealer.buyer import Buyer, Profile, parse_price, profile_names
+from tasks.car_dealer.env import CarDealerEnv
+from tasks.car_dealer.policies import POLICIES, make_policy
+
+__all__ = ["Buyer", "Profile", "parse_price", "profile_names", "CarDealerEnv", "POLICIES", "make_policy"]

@@ -1,0 +1,108 @@
+"""archer/CarDealer-v0: sell a car to a scripted buyer with a hidden budget; the reward is the sale price."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from archer_gym.env import StepResult, TextGameEnv
+from tasks.car_dealer.buyer import Buyer, Profile, profile_names
+
+_ECHO_CHARS = 300
+
+
+class CarDealerEnv(TextGameEnv):
+    """Negotiate as the seller with a buyer who has a hidden budget and preferences.
+
+    ## Description
+    LMRL-Gym's Car Dealer with a scripted, seeded buyer in place of its GPT-2 buyer. The buyer (``buyer.py``)
+    wants a car type (said at the start), a brand and one to four features (told when the seller asks a
+    question), and has a budget of $10,000 to $90,000 that it never says. It answers each priced offer by
+    accepting or with a counter-offer, and accepts more as the talk goes on, up to what the car is worth to it
+    (its budget scaled by how well the car fits: 80% for the right type alone, 100% with its brand and every
+    feature). After 4 to 7 refused offers, depending on the buyer, it leaves. Its personality changes only its
+    greeting. The seller can also accept the buyer's last counter-offer ("deal").
+
+    ## Action Space
+    ``Text(max_length=500)``: one seller line. The buyer reads car types, brands and features it knows, the
+    last dollar amount ("$28,500", "28500", "28.5k"; amounts under $1,000 are not prices), a question mark,
+    and acceptance words (deal, accept, agreed, ok, yes) when the line has no price. Any ``str`` is a legal
+    turn; a line the buyer finds nothing in gets "So what can you offer me, and at what price?" and sets
+    ``info["invalid_action"]``. A non-``str`` raises ``TypeError``.
+
+    ## Observation Space
+    ``Text(max_length=20000)``: the instruction, a blank line, the buyer's greeting, then two lines per turn::
+
+        You are a car dealer. ...
+
+        Buyer: I need an SUV.
+        Seller: What brand and features would you like?
+        Buyer: I'd like a Toyota with heated seats and sunroof.
+
+    ## Starting State
+    390 buyers (``buyer-000`` ... ``buyer-389``: 5 budgets x 6 types x 13 brands, features, personality and
+    patience fixed per buyer). ``reset(seed=s)`` draws one from the split; the eval split walks a fixed seeded
+    sequence; ``reset(options={"target": "buyer-123"})`` picks one. The names do not tell the budget.
+
+    ## Rewards
+    LMRL-Gym's ``revenue`` reward: the sale price in thousands of dollars on the turn a deal is made
+    ($45,300 gives 45.3), 0 on every other turn and when no deal is made.
+
+    ## Episode End
+    Terminated when a deal is made (success) or the buyer leaves. Truncated after ``max_turns`` seller lines
+    (10) without either.
+
+    ## Information
+    - ``turn`` (int), ``success`` (bool: a deal was made on this turn).
+    - ``reply`` (str): the buyer's line. ``invalid_action`` (bool): the buyer found nothing to answer in it, or
+      it was empty, cut or mapped.
+    - ``price`` (int): the sale price in dollars, 0 without a deal.
+    - ``episode`` (dict, at episode end only): ``return``, ``length``, ``success``, ``target``.
+
+    ## Arguments
+    - ``split``, ``holdout_fraction``: the fraction of buyers kept for eval only (0.2 in the registry: 78).
+    - ``max_turns``: seller lines (10).
+    - ``oracle``: must be None: only the scripted buyer exists so far (an LLM buyer through the oracle
+      machinery is future work).
+    - ``render_mode``: ``"ansi"``, ``"human"`` or None.
+
+    ## References
+    - Abdulhai et al., "LMRL Gym: Benchmarks for Multi-Turn Reinforcement Learning with Language Models", 2023
+      (Car Dealer, the buyer's attributes and budgets, the revenue reward).
+
+    ## Version History
+    - v0: initial release (scripted buyer, 390 profiles, revenue reward in thousands of dollars).
+    """
+
+    all_targets = profile_names()
+
+    def __init__(self, *, split: str = "train", holdout_fraction: float = 0.0, max_turns: int = 10,
+                 oracle: None = None, render_mode: str | None = None, max_action_length: int = 500):
+        if oracle is not None:
+            raise ValueError(f"oracle={oracle!r}: CarDealer has only its scripted buyer so far; pass oracle=None.")
+        super().__init__(split=split, holdout_fraction=holdout_fraction, max_turns=max_turns, oracle=None,
+                         render_mode=render_mode, max_action_length=max_action_length)
+        self.buyer: Buyer | None = None
+
+    def instruction(self) -> str:
+        return ("You are a car dealer. Sell the customer a car for as high a price as you can. Ask what they want, "
+                "describe a car (type, brand, features) and name a price in dollars; say deal to accept their "
+                f"counter-offer. The customer has a budget they will not tell you. You have {self.max_turns} turns.")
+
+    def _on_reset(self, target: str) -> None:
+        self.buyer = Buyer(Profile.from_name(target))
+        self._history.append(f"Buyer: {self.buyer.opening()}")
+
+    def _request(self, action: str) -> None:
+        return None  # the scripted buyer answers by itself
+
+    def _apply(self, action: str, reply: str | None) -> StepResult:
+        text, price, left = self.buyer.reply(action)
+        echo = action if len(action) <= _ECHO_CHARS else action[:_ECHO_CHARS - 3] + "..."
+        deal = price is not None
+        return StepResult(reward=price / 1000.0 if deal else 0.0, terminated=deal or left, success=deal, reply=text,
+                          history_lines=[f"Seller: {echo or '(says nothing)'}", f"Buyer: {text}"],
+                          info={"invalid_action": text.startswith("So what can you offer"), "price": price or 0})
+
+    def scripted_policies(self) -> dict[str, Any]:
+        from tasks.car_dealer.policies import POLICIES
+        return dict(POLICIES)
