@@ -4,6 +4,7 @@
     python -m archer_gym play archer/TwentyQuestions-v0       # type questions; quit (or Ctrl-D) ends
     python -m archer_gym play archer/TwentyQuestions-v0 --policy expert --seed 3
     python -m archer_gym evaluate archer/TwentyQuestionsSubset-v0 --policy expert --episodes 200 --split eval --json
+    python -m archer_gym dataset archer/TwentyQuestionsSubset-v0 --policy expert --episodes 1000 --out data/tq
     python -m archer_gym serve-oracle --task twenty_questions --port 8000
 """
 
@@ -78,6 +79,15 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_dataset(args) -> int:
+    from archer_gym.dataset import build
+
+    stats = build(args.env_id, args.policy, episodes=args.episodes, out=args.out, split=args.split, seed=args.seed,
+                  progress=not args.json)
+    print(json.dumps(stats) if args.json else "\n".join(f"{k:>20}: {v}" for k, v in stats.items()))
+    return 0
+
+
 def cmd_serve_oracle(argv: list[str]) -> int:
     from archer_gym.oracles.server import main as serve_main
     return serve_main(argv) or 0
@@ -101,6 +111,16 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--split", default="eval", choices=["train", "eval"])
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--json", action="store_true", help="print one JSON object on the last line")
+    ds = sub.add_parser("dataset", help="write episodes as a Hugging Face datasets dataset (one row per episode)")
+    ds.add_argument("env_id", type=_env_id)
+    ds.add_argument("--policy", default="expert",
+                    help="a scripted policy (expert, noisy, random, ...), or a JSONL episode file or a directory holding "
+                         "data.jsonl / episodes.jsonl (an SFT bundle), replayed in the env")
+    ds.add_argument("--episodes", type=positive_int, default=1000, help="episodes to play (or the first N to replay)")
+    ds.add_argument("--out", required=True, help="a new (or empty) directory")
+    ds.add_argument("--split", default="train", choices=["train", "eval"])
+    ds.add_argument("--seed", type=int, default=0, help="episode i of a scripted policy is seeded seed + i")
+    ds.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     sub.add_parser("serve-oracle", help="OpenAI-compatible chat server for an oracle (see --help)", add_help=False)
     return p
 
@@ -111,7 +131,26 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_serve_oracle(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.cmd in ("play", "evaluate") and args.policy is not None:
+    if args.cmd == "dataset":
+        from pathlib import Path
+
+        from archer_gym.dataset import MISSING
+        try:
+            import datasets  # noqa: F401
+        except ImportError:
+            parser.error(MISSING)
+        out = Path(args.out)
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            parser.error(f"--out {args.out} exists and is not an empty directory; choose a new one")
+        from archer_gym.dataset import is_recorded_path
+        if is_recorded_path(args.policy):
+            from archer_gym.dataset import recorded_episodes_file
+            try:
+                recorded_episodes_file(args.policy)
+            except FileNotFoundError as e:
+                parser.error(f"--policy: {e}")
+            return cmd_dataset(args)
+    if args.cmd in ("play", "evaluate", "dataset") and args.policy is not None:
         env = gym.make(args.env_id)  # a policy name the task does not have: one line, before any episode
         try:
             scripted_policy(env, args.policy, np.random.default_rng(0))
@@ -127,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--target: {e}")
         finally:
             env.close()
-    return {"list": cmd_list, "play": cmd_play, "evaluate": cmd_evaluate}[args.cmd](args)
+    return {"list": cmd_list, "play": cmd_play, "evaluate": cmd_evaluate, "dataset": cmd_dataset}[args.cmd](args)
 
 
 if __name__ == "__main__":
