@@ -4,6 +4,8 @@
     python -m archer_gym play archer/TwentyQuestions-v0       # type questions; quit (or Ctrl-D) ends
     python -m archer_gym play archer/TwentyQuestions-v0 --policy expert --seed 3
     python -m archer_gym evaluate archer/TwentyQuestionsSubset-v0 --policy expert --episodes 200 --split eval --json
+    python -m archer_gym evaluate archer/TwentyQuestionsSubset-v0 --policy openai --model M \\
+        --base-url http://127.0.0.1:8000/v1 --episodes 20 --split eval --json
     python -m archer_gym dataset archer/TwentyQuestionsSubset-v0 --policy expert --episodes 1000 --out data/tq
     python -m archer_gym serve-oracle --task twenty_questions --port 8000
 """
@@ -18,7 +20,7 @@ import gymnasium as gym
 import numpy as np
 
 import archer_gym
-from archer_gym.cli import ArgumentParser, positive_int
+from archer_gym.cli import ArgumentParser, positive_float, positive_int
 from archer_gym.evaluation import evaluate_scripted, scripted_policy
 
 
@@ -69,8 +71,18 @@ def cmd_play(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    summary, _ = evaluate_scripted(args.env_id, args.policy, episodes=args.episodes, split=args.split,
-                                   seed=args.seed, progress=not args.json)
+    if args.policy == "openai":
+        from archer_gym.llm_agent import evaluate_openai
+        from archer_gym.oracles.llm import OracleError
+        try:
+            summary, _ = evaluate_openai(args.env_id, args.agent_cfg, episodes=args.episodes, split=args.split,
+                                         seed=args.seed, progress=not args.json)
+        except OracleError as e:  # the endpoint failed after its retries: one line, no traceback
+            print(f"python -m archer_gym evaluate: error: {e}", file=sys.stderr)
+            return 1
+    else:
+        summary, _ = evaluate_scripted(args.env_id, args.policy, episodes=args.episodes, split=args.split,
+                                       seed=args.seed, progress=not args.json)
     if args.json:
         print(json.dumps(summary))
     else:
@@ -104,9 +116,21 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--seed", type=int, default=None)
     pl.add_argument("--split", default="train", choices=["train", "eval"])
     pl.add_argument("--target", default=None, help="play a given target (word, city, ...)")
-    ev = sub.add_parser("evaluate", help="evaluate a scripted policy over many episodes")
+    ev = sub.add_parser("evaluate", help="evaluate a scripted policy, or an LLM (--policy openai), over many episodes")
     ev.add_argument("env_id", type=_env_id)
-    ev.add_argument("--policy", default="expert")
+    ev.add_argument("--policy", default="expert", help="a scripted policy (expert, noisy, random, ...) or 'openai': "
+                    "a model behind an OpenAI-compatible endpoint plays (--model, --base-url)")
+    llm = ev.add_argument_group("--policy openai (archer_gym/llm_agent.py)")
+    llm.add_argument("--model", default=None, help="the model name the endpoint serves")
+    llm.add_argument("--base-url", default=None, help="e.g. http://127.0.0.1:8000/v1 (vLLM, llama.cpp, Ollama, ...)")
+    llm.add_argument("--api-key-env", default=None, help="environment variable holding the API key (default: "
+                     "$OPENAI_API_KEY, else a dummy key local servers accept)")
+    llm.add_argument("--temperature", type=float, default=0.0, help="0: greedy")
+    llm.add_argument("--max-tokens", type=positive_int, default=64, help="per utterance")
+    llm.add_argument("--sampling-seed", type=int, default=None, help="sent to the endpoint as `seed`")
+    llm.add_argument("--timeout", type=positive_float, default=60.0, help="deadline per request attempt (s)")
+    llm.add_argument("--max-attempts", type=positive_int, default=5, help="attempts per request (retries on faults)")
+    llm.add_argument("--concurrency", type=positive_int, default=4, help="episodes played at once")
     ev.add_argument("--episodes", type=positive_int, default=200)
     ev.add_argument("--split", default="eval", choices=["train", "eval"])
     ev.add_argument("--seed", type=int, default=0)
@@ -150,6 +174,20 @@ def main(argv: list[str] | None = None) -> int:
             except FileNotFoundError as e:
                 parser.error(f"--policy: {e}")
             return cmd_dataset(args)
+    if args.cmd == "evaluate" and args.policy == "openai":
+        from archer_gym.llm_agent import AgentConfig
+        try:
+            import openai  # noqa: F401
+        except ImportError:
+            parser.error("--policy openai needs the openai client: pip install 'archer-gym[oracles]'")
+        try:
+            args.agent_cfg = AgentConfig(model=args.model, base_url=args.base_url, api_key_env=args.api_key_env,
+                                         temperature=args.temperature, max_tokens=args.max_tokens,
+                                         seed=args.sampling_seed, timeout=args.timeout,
+                                         max_attempts=args.max_attempts, concurrency=args.concurrency)
+        except ValueError as e:
+            parser.error(e)
+        return cmd_evaluate(args)
     if args.cmd in ("play", "evaluate", "dataset") and args.policy is not None:
         env = gym.make(args.env_id)  # a policy name the task does not have: one line, before any episode
         try:
