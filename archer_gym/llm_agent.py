@@ -87,10 +87,11 @@ class OpenAIAgent:
     """Plays episodes with an LLM behind an OpenAI-compatible endpoint, through the oracle's client."""
 
     def __init__(self, cfg: AgentConfig):
-        from archer_gym.oracles.openai_backend import OpenAIBackend
+        from archer_gym.oracles.openai_backend import DUMMY_API_KEY, OpenAIBackend
 
         self.cfg = cfg
-        api_key = os.environ[cfg.api_key_env] if cfg.api_key_env else None
+        # Not the oracle's $ARCHER_ORACLE_API_KEY: the agent's key is --api-key-env's variable, else $OPENAI_API_KEY.
+        api_key = os.environ[cfg.api_key_env] if cfg.api_key_env else os.environ.get("OPENAI_API_KEY") or DUMMY_API_KEY
         # concurrency=1 inside: one request per episode at a time; the episodes are the parallel axis.
         self.backend = OpenAIBackend(cfg.model, base_url=cfg.base_url, api_key=api_key, timeout=cfg.timeout,
                                      max_attempts=cfg.max_attempts, concurrency=1, max_tokens=cfg.max_tokens,
