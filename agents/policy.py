@@ -1,6 +1,7 @@
 """The actor: any Hugging Face causal LM, batched sampling with exact token ids and log-probs.
 
-One utterance per observation. The prompt is the observation text (or the chat template around it);
+One utterance per observation. The prompt is the observation text, or with a chat template the messages of
+``archer_gym.chat.observation_messages`` (system: the instruction, user: the rest of the observation);
 generation stops at the first token whose text contains "\\n", or at EOS, and that stop token is kept
 in the sampled ids so that re-scoring (`Actor.log_probs`) trains on exactly what was sampled.
 
@@ -22,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from archer_gym.chat import observation_messages
 from agents.batching import join_runs, length_chunks
 
 
@@ -65,6 +67,16 @@ def split_observation(observation: str) -> tuple[str, list[str]]:
         return observation, []
     instruction, history = observation.split("\n\n", 1)
     return instruction, history.splitlines(keepends=True)
+
+
+def _template_takes_system_role(tokenizer) -> bool:
+    """Whether the tokenizer's chat template renders a system message (Gemma's and some others raise on one)."""
+    probe = [{"role": "system", "content": "archer-system-probe"}, {"role": "user", "content": "u"}]
+    try:
+        text = tokenizer.apply_chat_template(probe, tokenize=False, add_generation_prompt=True)
+    except Exception:  # jinja2's TemplateError, or whatever a template raises on a role it refuses
+        return False
+    return isinstance(text, str) and "archer-system-probe" in text  # some templates drop it silently
 
 
 def token_entropy(logits: Tensor) -> Tensor:
@@ -122,8 +134,10 @@ class Actor(nn.Module):
         max_prompt_tokens: prompts are cut to this many tokens, dropping the oldest history lines
             first and never the instruction (unless it alone is too long).
         max_new_tokens: cap on sampled tokens per utterance (stop token included).
-        chat_template: wrap the observation as the user message of the tokenizer's chat template
-            (True), never (False), or when the tokenizer has one ("auto": chat / instruct models).
+        chat_template: render the observation through the tokenizer's chat template as
+            ``archer_gym.chat.observation_messages`` lays it out (system: the instruction, the env's own system
+            message; user: the rest) (True), never (False), or when the tokenizer has one ("auto": chat /
+            instruct models). A template that refuses a system role gets the observation as one user message.
     """
 
     def __init__(
@@ -154,6 +168,7 @@ class Actor(nn.Module):
         elif chat_template and not getattr(tokenizer, "chat_template", None):
             raise ValueError("chat_template=True but the tokenizer has no chat template; use 'auto' or False")
         self.chat_template = bool(chat_template)
+        self._system_role = self.chat_template and _template_takes_system_role(tokenizer)
         self.stop_ids = newline_token_ids(tokenizer) | self._eos_ids()
         # transformers 5 renamed `past_key_values` to `cache` (deprecated alias until 5.40); older
         # or remote-code models still take `past_key_values`. Ask the signature once.
@@ -181,9 +196,10 @@ class Actor(nn.Module):
         if not self.chat_template:
             ids = self.tokenizer(observation)["input_ids"]
         else:
-            text = self.tokenizer.apply_chat_template(
-                [{"role": "user", "content": observation}], tokenize=False, add_generation_prompt=True
-            )
+            # The same system message as the env's chat messages (archer_gym.chat): the instruction, then the rest
+            # of the observation as the user's turn; one user message for a template without a system role.
+            messages = observation_messages(observation) if self._system_role else [{"role": "user", "content": observation}]
+            text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
             # The template already holds BOS and friends: do not add them twice.
             ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         # A causal LM needs one token to condition on: an empty prompt becomes [BOS or EOS].

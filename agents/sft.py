@@ -70,6 +70,8 @@ class SFTConfig:
             lora = ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules")
             d["model"].update({k: getattr(self.model, k) for k in lora})
         d["version"] = SFT_VERSION
+        if d["model"]["chat_template"] is not False:  # issue 16: chat prompts carry the instruction as a system message
+            d["chat_prompt"] = "observation_messages"
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -4,6 +4,9 @@
     python -m archer_gym play archer/TwentyQuestions-v0       # type questions; quit (or Ctrl-D) ends
     python -m archer_gym play archer/TwentyQuestions-v0 --policy expert --seed 3
     python -m archer_gym evaluate archer/TwentyQuestionsSubset-v0 --policy expert --episodes 200 --split eval --json
+    python -m archer_gym evaluate archer/TwentyQuestionsSubset-v0 --policy openai --model M \\
+        --base-url http://127.0.0.1:8000/v1 --episodes 20 --split eval --json
+    python -m archer_gym dataset archer/TwentyQuestionsSubset-v0 --policy expert --episodes 1000 --out data/tq
     python -m archer_gym serve-oracle --task twenty_questions --port 8000
 """
 
@@ -17,7 +20,7 @@ import gymnasium as gym
 import numpy as np
 
 import archer_gym
-from archer_gym.cli import ArgumentParser, positive_int
+from archer_gym.cli import ArgumentParser, positive_float, positive_int
 from archer_gym.evaluation import evaluate_scripted, scripted_policy
 
 
@@ -68,13 +71,32 @@ def cmd_play(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    summary, _ = evaluate_scripted(args.env_id, args.policy, episodes=args.episodes, split=args.split,
-                                   seed=args.seed, progress=not args.json)
+    if args.policy == "openai":
+        from archer_gym.llm_agent import evaluate_openai
+        from archer_gym.oracles.llm import OracleError
+        try:
+            summary, _ = evaluate_openai(args.env_id, args.agent_cfg, episodes=args.episodes, split=args.split,
+                                         seed=args.seed, progress=not args.json)
+        except OracleError as e:  # the endpoint failed after its retries: one line, no traceback
+            print(f"python -m archer_gym evaluate: error: {e}", file=sys.stderr)
+            return 1
+    else:
+        summary, _ = evaluate_scripted(args.env_id, args.policy, episodes=args.episodes, split=args.split,
+                                       seed=args.seed, progress=not args.json)
     if args.json:
         print(json.dumps(summary))
     else:
         for k, v in summary.items():
             print(f"{k:>14}: {v}")
+    return 0
+
+
+def cmd_dataset(args) -> int:
+    from archer_gym.dataset import build
+
+    stats = build(args.env_id, args.policy, episodes=args.episodes, out=args.out, split=args.split, seed=args.seed,
+                  progress=not args.json)
+    print(json.dumps(stats) if args.json else "\n".join(f"{k:>20}: {v}" for k, v in stats.items()))
     return 0
 
 
@@ -94,13 +116,35 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--seed", type=int, default=None)
     pl.add_argument("--split", default="train", choices=["train", "eval"])
     pl.add_argument("--target", default=None, help="play a given target (word, city, ...)")
-    ev = sub.add_parser("evaluate", help="evaluate a scripted policy over many episodes")
+    ev = sub.add_parser("evaluate", help="evaluate a scripted policy, or an LLM (--policy openai), over many episodes")
     ev.add_argument("env_id", type=_env_id)
-    ev.add_argument("--policy", default="expert")
+    ev.add_argument("--policy", default="expert", help="a scripted policy (expert, noisy, random, ...) or 'openai': "
+                    "a model behind an OpenAI-compatible endpoint plays (--model, --base-url)")
+    llm = ev.add_argument_group("--policy openai (archer_gym/llm_agent.py)")
+    llm.add_argument("--model", default=None, help="the model name the endpoint serves")
+    llm.add_argument("--base-url", default=None, help="e.g. http://127.0.0.1:8000/v1 (vLLM, llama.cpp, Ollama, ...)")
+    llm.add_argument("--api-key-env", default=None, help="environment variable holding the API key (default: "
+                     "$OPENAI_API_KEY, else a dummy key local servers accept)")
+    llm.add_argument("--temperature", type=float, default=0.0, help="0: greedy")
+    llm.add_argument("--max-tokens", type=positive_int, default=64, help="per utterance")
+    llm.add_argument("--sampling-seed", type=int, default=None, help="sent to the endpoint as `seed`")
+    llm.add_argument("--timeout", type=positive_float, default=60.0, help="deadline per request attempt (s)")
+    llm.add_argument("--max-attempts", type=positive_int, default=5, help="attempts per request (retries on faults)")
+    llm.add_argument("--concurrency", type=positive_int, default=4, help="episodes played at once")
     ev.add_argument("--episodes", type=positive_int, default=200)
     ev.add_argument("--split", default="eval", choices=["train", "eval"])
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--json", action="store_true", help="print one JSON object on the last line")
+    ds = sub.add_parser("dataset", help="write episodes as a Hugging Face datasets dataset (one row per episode)")
+    ds.add_argument("env_id", type=_env_id)
+    ds.add_argument("--policy", default="expert",
+                    help="a scripted policy (expert, noisy, random, ...), or a JSONL episode file or a directory holding "
+                         "data.jsonl / episodes.jsonl (an SFT bundle), replayed in the env")
+    ds.add_argument("--episodes", type=positive_int, default=1000, help="episodes to play (or the first N to replay)")
+    ds.add_argument("--out", required=True, help="a new (or empty) directory")
+    ds.add_argument("--split", default="train", choices=["train", "eval"])
+    ds.add_argument("--seed", type=int, default=0, help="episode i of a scripted policy is seeded seed + i")
+    ds.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     sub.add_parser("serve-oracle", help="OpenAI-compatible chat server for an oracle (see --help)", add_help=False)
     return p
 
@@ -111,7 +155,40 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_serve_oracle(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.cmd in ("play", "evaluate") and args.policy is not None:
+    if args.cmd == "dataset":
+        from pathlib import Path
+
+        from archer_gym.dataset import MISSING
+        try:
+            import datasets  # noqa: F401
+        except ImportError:
+            parser.error(MISSING)
+        out = Path(args.out)
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            parser.error(f"--out {args.out} exists and is not an empty directory; choose a new one")
+        from archer_gym.dataset import is_recorded_path
+        if is_recorded_path(args.policy):
+            from archer_gym.dataset import recorded_episodes_file
+            try:
+                recorded_episodes_file(args.policy)
+            except FileNotFoundError as e:
+                parser.error(f"--policy: {e}")
+            return cmd_dataset(args)
+    if args.cmd == "evaluate" and args.policy == "openai":
+        from archer_gym.llm_agent import AgentConfig
+        try:
+            import openai  # noqa: F401
+        except ImportError:
+            parser.error("--policy openai needs the openai client: pip install 'archer-gym[oracles]'")
+        try:
+            args.agent_cfg = AgentConfig(model=args.model, base_url=args.base_url, api_key_env=args.api_key_env,
+                                         temperature=args.temperature, max_tokens=args.max_tokens,
+                                         seed=args.sampling_seed, timeout=args.timeout,
+                                         max_attempts=args.max_attempts, concurrency=args.concurrency)
+        except ValueError as e:
+            parser.error(e)
+        return cmd_evaluate(args)
+    if args.cmd in ("play", "evaluate", "dataset") and args.policy is not None:
         env = gym.make(args.env_id)  # a policy name the task does not have: one line, before any episode
         try:
             scripted_policy(env, args.policy, np.random.default_rng(0))
@@ -127,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--target: {e}")
         finally:
             env.close()
-    return {"list": cmd_list, "play": cmd_play, "evaluate": cmd_evaluate}[args.cmd](args)
+    return {"list": cmd_list, "play": cmd_play, "evaluate": cmd_evaluate, "dataset": cmd_dataset}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,12 @@ A turn is split in three so that a vector of envs can share one batched oracle c
 3. :meth:`TextGameEnv.finish_step` applies the reply and returns the Gymnasium 5-tuple.
 
 ``step`` is those three for one env. Subclasses implement the hooks in the "task hooks" section.
+
+The same episode is also given as OpenAI chat messages (:meth:`TextGameEnv.messages`, ``info["messages"]``,
+:mod:`archer_gym.chat`): system = the instruction, assistant = the agent's utterances as the env read them,
+user = the replies (and, for tasks with a state beside the dialogue, that state). Each task's
+:meth:`TextGameEnv.observation_from_messages` renders the text observation back from them, and a test holds
+the two equal at every step of every registered env.
 """
 
 from __future__ import annotations
@@ -55,6 +61,8 @@ _TRANSLATE = {
 def clean_text(text: str, max_length: int) -> str:
     """Map ``text`` into :data:`CHARSET` (common accents and quotes folded, the rest dropped), cut to
     ``max_length`` characters."""
+    if _CHARSET_SET.issuperset(text):  # the common case, a C-speed check (every observation line passes here)
+        return text[:max_length]
     out = []
     for ch in text[: max_length * 2]:
         ch = _TRANSLATE.get(ch, ch)
@@ -64,6 +72,23 @@ def clean_text(text: str, max_length: int) -> str:
             # "Í" or fullwidth letters left a name the no-leak guard could not match but a reader could)
             out.extend(c for c in unicodedata.normalize("NFKD", ch) if c in _CHARSET_SET)
     return "".join(out)[:max_length]
+
+
+def fit_observation(head: str, lines: Sequence[str]) -> str:
+    """``head`` (the instruction paragraph and its blank line) then ``lines`` (each ends in "\\n"). Over
+    ``MAX_OBSERVATION_LENGTH``, the oldest lines give way to :data:`OMITTED_MARKER`: the instruction and the newest
+    turns are what an agent needs (issue 15: cutting the tail dropped the newest turns from turn 39 with long
+    questions)."""
+    if len(head) + sum(map(len, lines)) <= MAX_OBSERVATION_LENGTH:
+        return head + "".join(lines)
+    budget = MAX_OBSERVATION_LENGTH - len(head) - len(OMITTED_MARKER)
+    kept: list[str] = []
+    for line in reversed(lines):
+        if len(line) > budget:
+            break
+        kept.append(line)
+        budget -= len(line)
+    return (head + OMITTED_MARKER + "".join(reversed(kept)))[:MAX_OBSERVATION_LENGTH]
 
 
 def action_space(max_length: int = MAX_ACTION_LENGTH) -> spaces.Text:
@@ -112,7 +137,8 @@ class TextGameEnv(gym.Env[str, str]):
     Shared ``info`` keys (every step): ``turn`` (int, turns taken), ``success`` (bool),
     ``reply`` (str, the oracle's or game's answer), ``invalid_action`` (bool: the action was empty,
     cut, or not understood; it still cost the turn). At episode end also ``episode`` =
-    ``{"return", "length", "success", "target"}``.
+    ``{"return", "length", "success", "target"}``. ``messages`` (list of ``{"role", "content"}`` dicts, a fresh
+    copy each time): the episode so far as OpenAI chat messages (see :meth:`messages`).
 
     Arguments common to every task: ``split`` ("train" | "eval"), ``holdout_fraction``,
     ``max_turns`` (turn cap: hitting it is *truncation*), ``oracle`` (an :class:`Oracle` or a backend
@@ -120,6 +146,8 @@ class TextGameEnv(gym.Env[str, str]):
     """
 
     metadata = {"render_modes": ["ansi", "human"]}
+    #: How a turn reads in a transcript observation (the base :meth:`observation`): the action's line, the reply's.
+    turn_format: tuple[str, str] = ("Q: {action}", "A: {reply}")
     #: Subclasses set the full, ordered list of targets (names only).
     all_targets: Sequence[str] = ()
     #: Seed of the fixed permutation that makes the eval split's episode sequence.
@@ -153,6 +181,9 @@ class TextGameEnv(gym.Env[str, str]):
         self._target: str | None = None
         self._history: list[str] = []
         self._exchanges: list[tuple[str, str]] = []  # (action, reply) of every turn, oldest first
+        self._chat_system = ""  # the cleaned instruction of this episode
+        self._chat_opening = ""  # the state shown before the first turn ("" when there is none)
+        self._chat_users: list[str] = []  # the user message after every turn, oldest first
         self._turn = 0
         self._return = 0.0
         self._done = True
@@ -193,21 +224,55 @@ class TextGameEnv(gym.Env[str, str]):
         return tuple(self._exchanges)
 
     def observation(self) -> str:
-        """The instruction, then the history. Over ``MAX_OBSERVATION_LENGTH``, the oldest turns give way to a
-        marker line: the instruction and the newest turns are what an agent needs (issue 15: cutting the tail
-        dropped the newest turns from turn 39 with long questions)."""
+        """The instruction, then the history (see :func:`fit_observation` for the cut past ``MAX_OBSERVATION_LENGTH``)."""
         head = clean_text(self.instruction() + "\n\n", MAX_OBSERVATION_LENGTH)
-        lines = [clean_text(line, MAX_OBSERVATION_LENGTH) + "\n" for line in self._history]
-        if len(head) + sum(map(len, lines)) <= MAX_OBSERVATION_LENGTH:
-            return head + "".join(lines)
-        budget = MAX_OBSERVATION_LENGTH - len(head) - len(OMITTED_MARKER)
-        kept: list[str] = []
-        for line in reversed(lines):
-            if len(line) > budget:
-                break
-            kept.append(line)
-            budget -= len(line)
-        return (head + OMITTED_MARKER + "".join(reversed(kept)))[:MAX_OBSERVATION_LENGTH]
+        return fit_observation(head, [clean_text(line, MAX_OBSERVATION_LENGTH) + "\n" for line in self._history])
+
+    def transcript_lines(self, action: str, reply: str) -> list[str]:
+        """The history lines of one turn in a transcript observation, written by :attr:`turn_format`."""
+        return [self.turn_format[0].format(action=action), self.turn_format[1].format(reply=reply)]
+
+    # ----------------------------------------------------------------- chat messages
+    def chat_view(self) -> str:
+        """Task hook: the state a task shows beside the dialogue (a room, a web page), which goes into every user
+        message after the reply, and alone into an opening user message at reset. ``""`` (the default) when the
+        dialogue is the whole state, as in Twenty Questions."""
+        return ""
+
+    def _chat_user_message(self, reply: str) -> str:
+        view = clean_text(self.chat_view(), MAX_OBSERVATION_LENGTH)
+        return clean_text(reply, MAX_OBSERVATION_LENGTH) + ("\n\n" + view if view else "")
+
+    def messages(self) -> list[dict[str, str]]:
+        """The episode so far as OpenAI chat messages (fresh dicts)::
+
+            {"role": "system", "content": <the instruction: the observation's first paragraph>}
+            {"role": "user", "content": <the opening state>}      # only when chat_view() is not "" at reset
+            {"role": "assistant", "content": <action 1, as the env read it: cleaned and cut>}
+            {"role": "user", "content": <reply 1>[ + "\\n\\n" + <the state after turn 1>]}
+            ...
+
+        Texts are in :data:`CHARSET`, as in the observation. :meth:`observation_from_messages` renders the
+        observation back from them."""
+        out = [{"role": "system", "content": self._chat_system}]
+        if self._chat_opening:
+            out.append({"role": "user", "content": self._chat_opening})
+        for (action, _), user in zip(self._exchanges, self._chat_users):
+            out.append({"role": "assistant", "content": action})
+            out.append({"role": "user", "content": user})
+        return out
+
+    def observation_from_messages(self, messages: Sequence[dict[str, str]]) -> str:
+        """The text observation the env showed at the end of ``messages`` (a list :meth:`messages` returned):
+        the inverse that proves the two renderings carry the same episode. The base renders a transcript with
+        :attr:`turn_format`; tasks with another observation override it."""
+        from archer_gym.chat import split_dialogue
+
+        instruction, _, turns = split_dialogue(messages)
+        head = clean_text(instruction + "\n\n", MAX_OBSERVATION_LENGTH)
+        lines = [clean_text(line, MAX_OBSERVATION_LENGTH) + "\n"
+                 for action, reply in turns for line in self.transcript_lines(action, reply)]
+        return fit_observation(head, lines)
 
     def _pick_target(self, options: dict | None) -> str:
         if options and options.get("target") is not None:
@@ -237,7 +302,11 @@ class TextGameEnv(gym.Env[str, str]):
         self._return = 0.0
         self._done = False
         self._on_reset(self._target)
-        return self.observation(), {"turn": 0, "success": False, "reply": "", "invalid_action": False}
+        self._chat_users = []
+        self._chat_system = clean_text(self.instruction(), MAX_OBSERVATION_LENGTH)
+        self._chat_opening = clean_text(self.chat_view(), MAX_OBSERVATION_LENGTH)
+        return self.observation(), {"turn": 0, "success": False, "reply": "", "invalid_action": False,
+                                    "messages": self.messages()}
 
     def check_action(self, action: Any) -> tuple[str, bool]:
         """Validate and normalise an action; returns (text, was_cut_or_mapped)."""
@@ -268,11 +337,13 @@ class TextGameEnv(gym.Env[str, str]):
         self._return += res.reward
         self._history.extend(res.history_lines)
         self._exchanges.append((text, res.reply))
+        self._chat_users.append(self._chat_user_message(res.reply))  # after the turn: its view is the new state
         terminated = bool(res.terminated)
         truncated = (not terminated) and self._turn >= self.max_turns
         info = {"turn": self._turn, "success": bool(res.success), "reply": res.reply,
                 "invalid_action": bool(res.info.pop("invalid_action", False) or mapped or not text)}
         info.update(res.info)
+        info["messages"] = self.messages()
         if terminated or truncated:
             self._done = True
             info["episode"] = {"return": self._return, "length": self._turn,

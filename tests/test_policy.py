@@ -170,8 +170,22 @@ def test_chat_template_prompt(tokenizer):
         (ids,) = actor.build_prompt_ids([INSTRUCTION + "\n\n" + "".join(lines)])
         text = tokenizer.decode(ids)
         assert len(ids) <= 60
-        assert text.startswith("<user>" + INSTRUCTION + "\n\n")
+        # the env's system message (archer_gym.chat.observation_messages), then the newest history as the user's turn
+        assert text.startswith("<system>" + INSTRUCTION + "<user>")
         assert text.endswith("Is it number 29?\n<assistant>")
+    finally:
+        tokenizer.chat_template = None
+
+
+def test_chat_template_without_a_system_role_gets_one_user_message(tokenizer):
+    tokenizer.chat_template = (
+        "{% for m in messages %}{% if m['role'] == 'system' %}{{ raise_exception('System role not supported') }}"
+        "{% endif %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}"
+    )
+    try:
+        actor = make_actor(tokenizer, chat_template=True, max_prompt_tokens=60)
+        (ids,) = actor.build_prompt_ids([INSTRUCTION + "\n\nIs it red?\n"])
+        assert tokenizer.decode(ids) == "<user>" + INSTRUCTION + "\n\nIs it red?\n<assistant>"
     finally:
         tokenizer.chat_template = None
 

@@ -128,7 +128,9 @@ def test_chat_template_auto_uses_the_tokenizers_template():
     templated = Actor(actor.model, tok, max_prompt_tokens=64, max_new_tokens=4, chat_template="auto")
     assert templated.chat_template
     text = tok.decode(templated.build_prompt_ids(["Guess my colour."])[0])
-    assert text == "<user>Guess my colour.<assistant>"
+    assert text == "<system>Guess my colour.<assistant>"  # an observation with no history: the instruction alone
+    text = tok.decode(templated.build_prompt_ids(["Guess my colour.\n\nQ: Red?\nA: No.\n"])[0])
+    assert text == "<system>Guess my colour.<user>Q: Red?\nA: No.\n<assistant>"
     with pytest.raises(ValueError, match="chat_template"):
         ModelConfig(chat_template="yes")
 

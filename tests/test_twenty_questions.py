@@ -52,7 +52,8 @@ def test_observation_format_and_rewards():
     env = TwentyQuestionsEnv(word_set="subset")
     obs, info = env.reset(options={"target": "Dog"})
     assert obs == INSTRUCTION + "\n\n"
-    assert info == {"turn": 0, "success": False, "reply": "", "invalid_action": False}
+    assert info == {"turn": 0, "success": False, "reply": "", "invalid_action": False,
+                    "messages": [{"role": "system", "content": INSTRUCTION}]}
     obs, r, term, trunc, info = ask(env, "Is it an animal?")
     assert (r, term, trunc, info["reply"], info["invalid_action"], info["guess"]) == (-1.0, False, False, YES, False, "")
     assert obs.endswith("\n\nQ: Is it an animal?\nA: Yes.\n")

@@ -77,7 +77,7 @@ class OpenAIBackend:
     silent connection after at most another ``timeout`` by the client's read timeout), ``max_attempts``
     (attempts per request, first included), ``backoff_base`` / ``backoff_max`` (s), ``max_retry_after``
     (s: longest ``Retry-After`` honoured), ``concurrency`` (requests in flight per batch),
-    ``max_tokens``, ``temperature``, ``seed`` (sent when not ``None``).
+    ``max_tokens``, ``temperature``, ``seed`` (sent when not ``None``), ``label`` (how errors name the endpoint).
 
     Worst case for one request before ``OracleError``: ``max_attempts * 2 * timeout`` of attempts plus
     ``(max_attempts - 1) * max(backoff_max, max_retry_after)`` of waits; with the defaults 5 * 60 + 4 * 60 =
@@ -90,7 +90,8 @@ class OpenAIBackend:
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
                  timeout: float = 30.0, max_attempts: int = 5, backoff_base: float = 0.5,
                  backoff_max: float = 30.0, max_retry_after: float = 60.0, concurrency: int = 8,
-                 max_tokens: int = 32, temperature: float = 0.0, seed: int | None = None):
+                 max_tokens: int = 32, temperature: float = 0.0, seed: int | None = None,
+                 label: str = "oracle endpoint"):
         try:
             import openai
         except ImportError as e:  # pragma: no cover - depends on the install
@@ -110,6 +111,7 @@ class OpenAIBackend:
         self.max_tokens = int(max_tokens)
         self.temperature = float(temperature)
         self.seed = seed
+        self.label = label  # how errors name the endpoint: the LLM agent (archer_gym.llm_agent) is not an oracle
         self.client = openai.OpenAI(base_url=base_url, api_key=resolve_api_key(api_key),
                                     timeout=self.timeout, max_retries=0)
         self.endpoint = str(self.client.base_url).rstrip("/")
@@ -176,7 +178,7 @@ class OpenAIBackend:
             except openai.APIStatusError as e:
                 status, detail = e.status_code, str(e.message)[:300]
                 if status not in RETRY_STATUSES:
-                    raise OracleError(f"oracle endpoint {self.endpoint} answered HTTP {status} (not retried): "
+                    raise OracleError(f"{self.label} {self.endpoint} answered HTTP {status} (not retried): "
                                       f"{detail}", endpoint=self.endpoint, status=status, attempts=attempt) from e
                 retry_after = retry_after_seconds(e.response.headers)
             except openai.APITimeoutError:
@@ -190,7 +192,7 @@ class OpenAIBackend:
             if attempt < self.max_attempts:
                 self._sleep(self._backoff(attempt, retry_after))
         raise OracleError(
-            f"oracle endpoint {self.endpoint} failed after {self.max_attempts} attempts "
+            f"{self.label} {self.endpoint} failed after {self.max_attempts} attempts "
             f"(last: {'HTTP ' + str(status) if status else 'no status'}, {detail})",
             endpoint=self.endpoint, status=status, attempts=self.max_attempts,
         )

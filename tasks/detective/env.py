@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from archer_gym.chat import split_dialogue, split_user_message
 from archer_gym.env import MAX_OBSERVATION_LENGTH, StepResult, TextGameEnv, clean_text
 from tasks.detective.engine import Game
 from tasks.detective.world import MAX_SCORE, VARIANTS
@@ -78,6 +79,9 @@ class DetectiveEnv(TextGameEnv):
     found by trying each candidate on a copy of the state, as Jericho does; ``[]`` once the game is
     over), ``score`` (int: points so far), ``max_score`` (int: 100). At episode end also ``episode`` =
     ``{"return", "length", "success", "target"}``.
+    ``messages`` (list[dict], every step and reset): the whole episode as OpenAI chat messages (system: the
+    instruction; a first user message: the inspector's words and the state; assistant: the commands as read;
+    user: the reply, a blank line, then the state after it); see :mod:`archer_gym.chat`.
 
     ## Arguments
     - ``split``: ``"train"`` or ``"eval"``; both cover all four cases (eval is a fixed seeded sequence).
@@ -132,24 +136,43 @@ class DetectiveEnv(TextGameEnv):
     def _apply(self, action: str, reply: str | None) -> StepResult:
         out = self.game.step(action)
         self._valid = self.game.valid_actions()
-        echo = action if len(action) <= _ECHO_CHARS else action[: _ECHO_CHARS - 3] + "..."
-        echo = echo or "(nothing)"
         return StepResult(reward=float(out.reward), terminated=out.done, success=out.success, reply=out.reply,
-                          history_lines=[f"> {echo}", out.reply],
+                          history_lines=self.transcript_lines(action, out.reply),
                           info={"invalid_action": not out.understood, "valid_actions": list(self._valid),
                                 "score": self.game.score, "max_score": MAX_SCORE})
 
+    def transcript_lines(self, action: str, reply: str) -> list[str]:
+        echo = action if len(action) <= _ECHO_CHARS else action[: _ECHO_CHARS - 3] + "..."
+        return [f"> {echo or '(nothing)'}", reply]
+
     # ----------------------------------------------------------------- observation
+    def _state_text(self) -> str:
+        """Location, inventory, notebook, status line (and the valid actions when shown)."""
+        if self.game is None:
+            return ""
+        status = f"Score: {self.game.score} of {MAX_SCORE}. Step {self._turn} of {self.max_turns}."
+        text = "\n".join([self.game.describe_location(), self.game.inventory_text(), self.game.notebook_text(), status])
+        if self.show_valid_actions:
+            text += "\nValid actions: " + ("; ".join(self._valid) if self._valid else "(none)")
+        return text
+
     def observation(self) -> str:
         """Instruction, the last ``history_turns`` turns, location, inventory, notebook, status line."""
         recent = self._history[-2 * self.history_turns:] if self.history_turns else []
-        parts = [self.instruction(), "\n".join(recent) if self._history else _INTRO]
-        if self.game is not None:
-            status = f"Score: {self.game.score} of {MAX_SCORE}. Step {self._turn} of {self.max_turns}."
-            parts.append("\n".join([self.game.describe_location(), self.game.inventory_text(),
-                                    self.game.notebook_text(), status]))
-            if self.show_valid_actions:
-                parts[-1] += "\nValid actions: " + ("; ".join(self._valid) if self._valid else "(none)")
+        parts = [self.instruction(), "\n".join(recent) if self._history else _INTRO, self._state_text()]
+        return clean_text("\n\n".join(p for p in parts if p), MAX_OBSERVATION_LENGTH)
+
+    def chat_view(self) -> str:
+        """The state after each reply in the chat messages; before the first turn the inspector's words too."""
+        return _INTRO + "\n\n" + self._state_text() if self._turn == 0 else self._state_text()
+
+    def observation_from_messages(self, messages) -> str:
+        instruction, opening, turns = split_dialogue(messages)
+        if not turns:
+            return clean_text("\n\n".join(p for p in (instruction, opening) if p), MAX_OBSERVATION_LENGTH)
+        lines = [line for action, user in turns for line in self.transcript_lines(action, split_user_message(user)[0])]
+        recent = lines[-2 * self.history_turns:] if self.history_turns else []
+        parts = [instruction, "\n".join(recent), split_user_message(turns[-1][1])[1]]
         return clean_text("\n\n".join(p for p in parts if p), MAX_OBSERVATION_LENGTH)
 
     # ----------------------------------------------------------------- Gymnasium API

@@ -67,6 +67,8 @@ class GuessMyCityEnv(TextGameEnv):
       guess one city at a time). It still cost the turn.
     - ``guess`` (str | None): the canonical city the action guessed, ``None`` if it was no guess.
     - ``episode`` (dict, last step only): ``return``, ``length``, ``success``, ``target``.
+    - ``messages`` (list[dict], every step and reset): the episode so far as OpenAI chat messages (system: the
+      instruction; assistant: the questions as read; user: the replies); see :mod:`archer_gym.chat`.
 
     ## Arguments
     - ``split`` ("train" | "eval"): both cover all 100 cities unless ``holdout_fraction > 0``.
@@ -127,7 +129,7 @@ class GuessMyCityEnv(TextGameEnv):
                 text = kb.UNSURE_REPLY  # the name in a disguise the redaction cannot cut out
         return StepResult(
             reward=0.0 if success else -1.0, terminated=success, success=success, reply=text,
-            history_lines=[f"Q: {action}", f"A: {text}"],
+            history_lines=self.transcript_lines(action, text),
             info={"invalid_action": text in kb.NON_ANSWERS, "guess": guess},
         )
 

@@ -60,6 +60,8 @@ class TwentyQuestionsEnv(TextGameEnv):
       understood; it still cost the turn.
     - ``guess`` (str): the canonical word the question guessed, "" if it was not a guess.
     - ``episode`` (dict, at episode end only): ``return``, ``length``, ``success``, ``target``.
+    - ``messages`` (list[dict], every step and reset): the episode so far as OpenAI chat messages (system: the
+      instruction; assistant: the questions as read; user: the replies); see :mod:`archer_gym.chat`.
 
     ## Arguments
     - ``word_set``: "full" (158 words) or "subset" (10 words).
@@ -130,7 +132,7 @@ class TwentyQuestionsEnv(TextGameEnv):
         reply = reply.strip() or DONT_UNDERSTAND
         return StepResult(
             reward=0.0 if success else -1.0, terminated=success, success=success, reply=reply,
-            history_lines=[f"Q: {action}", f"A: {reply}"],
+            history_lines=self.transcript_lines(action, reply),
             info={"invalid_action": reply == DONT_UNDERSTAND, "guess": guess or ""},
         )
 

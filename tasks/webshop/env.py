@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from archer_gym.chat import split_dialogue, split_user_message
 from archer_gym.env import StepResult, TextGameEnv, clean_text
 from tasks.webshop.catalog import (DEFAULT_PER_CATEGORY, DEFAULT_SEED, Product, catalog_fingerprint, load_catalog,
                                    normalize)
@@ -126,6 +127,9 @@ class WebShopEnv(TextGameEnv):
     - ``purchased`` (dict, on Buy Now): ``{"asin", "options"}`` bought.
     - ``reward_parts`` (dict, on Buy Now): every factor of the reward (:class:`RewardParts`).
     - ``episode`` (dict, at episode end): ``{"return", "length", "success", "target"}``.
+    - ``messages`` (list[dict], every step and reset): the episode so far as OpenAI chat messages (system: the
+      instruction; assistant: the actions as read; user: the reply, a blank line,
+      then the step line and the page; a first user message holds the search page); see :mod:`archer_gym.chat`.
 
     ## Arguments
     - ``split`` ("train" | "eval"): disjoint goal sets: 1,000 eval goals, 9,800 train goals.
@@ -366,6 +370,22 @@ class WebShopEnv(TextGameEnv):
         text = (self.instruction() + "\n\n" + f"Step {self._turn} of {self.max_turns}.\nHistory: {history}\n"
                 f"Last action: {last}\n" + self.page_text() + "\n")
         return clean_text(text, 20_000)
+
+    def chat_view(self) -> str:
+        """The step line and the current page, after each reply in the chat messages (and alone at reset)."""
+        return f"Step {self._turn} of {self.max_turns}.\n" + self.page_text()
+
+    def observation_from_messages(self, messages) -> str:
+        instruction, opening, turns = split_dialogue(messages)
+        history = " | ".join(a[:80] for a, _ in turns) or "none"
+        if turns:
+            action, (reply, state) = turns[-1][0], split_user_message(turns[-1][1])
+        else:
+            action, reply, state = "none", "", opening or ""
+        last = "none" if action == "none" else f"{action[:200]} -> {reply}"  # as observation() (an action "none" too)
+        step, _, page = state.partition("\n")
+        return clean_text(instruction + "\n\n" + f"{step}\nHistory: {history}\nLast action: {last}\n" + page + "\n",
+                          20_000)
 
     # ----------------------------------------------------------------- scripted policies
     def scripted_policies(self) -> dict[str, Callable]:

@@ -1,0 +1,131 @@
+"""Chat messages (issue 16, item 2): every env gives its episode as OpenAI chat messages that render back to the very
+text observation it showed, at every step, for every registered id."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import archer_gym
+from archer_gym.chat import chat_messages, observation_messages, split_dialogue, split_user_message
+from archer_gym.env import MAX_OBSERVATION_LENGTH, OMITTED_MARKER, clean_text
+from archer_gym.evaluation import scripted_policy
+
+IDS = archer_gym.list_ids()
+#: Actions that stress the rendering: empty, a blank line inside, unicode, over-long, the word WebShop's
+#: observation uses for "no action yet", brackets and braces (format strings).
+ODD_ACTIONS = ["", "look\n\naround", "caf\u00e9 \u4f60\u597d?", "x" * 900, "none", "search[{}]", "click[ Next > ]"]
+
+
+def _check_step(env, obs, info):
+    u = env.unwrapped
+    msgs = info["messages"]
+    assert msgs == chat_messages(env)
+    assert msgs is not chat_messages(env)  # a fresh copy: a caller may mutate it
+    assert u.observation_from_messages(msgs) == obs
+    instruction, opening, turns = split_dialogue(msgs)
+    assert instruction == obs.split("\n\n", 1)[0]
+    assert len(turns) == info["turn"]
+    if turns:
+        assert turns[-1][0] == u.exchanges[-1][0]  # the utterance as the env read it
+        reply = turns[-1][1] if type(u).chat_view is archer_gym.TextGameEnv.chat_view else split_user_message(turns[-1][1])[0]
+        assert reply == clean_text(info["reply"], MAX_OBSERVATION_LENGTH)
+
+
+def _play(env, policy, seed, extra_actions=()):
+    obs, info = env.reset(seed=seed)
+    _check_step(env, obs, info)
+    actions = list(extra_actions)
+    while True:
+        action = actions.pop(0) if actions else policy(obs)
+        obs, r, term, trunc, info = env.step(action)
+        _check_step(env, obs, info)
+        if term or trunc:
+            return info
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_messages_render_back_to_the_observation_at_every_step(env_id):
+    env = gym.make(env_id, split="eval")
+    for name, seed in (("expert", 0), ("random", 1), ("random", 2)):
+        info = _play(env, scripted_policy(env, name, np.random.default_rng(seed)), seed)
+        assert info["messages"][0]["role"] == "system"
+    _play(env, scripted_policy(env, "random", np.random.default_rng(3)), 3, ODD_ACTIONS)
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_a_changed_message_no_longer_renders_the_observation(env_id):
+    """Negative control: the equality above is not vacuous. The instruction, the last utterance and the last user
+    message are all in every observation (older turns may be out of a windowed view)."""
+    env = gym.make(env_id)
+    env.reset(seed=0)
+    for a in ("look", "search[coffee]", "Is it an animal?"):
+        obs, r, term, trunc, info = env.step(a)
+    for i in (0, -2, -1):
+        changed = [dict(m) for m in info["messages"]]
+        changed[i]["content"] = changed[i]["content"].replace(" ", "  ", 1) + " changed"
+        assert env.unwrapped.observation_from_messages(changed) != obs, (env_id, i)
+
+
+def test_detective_variants_render_too():
+    for kwargs in ({"history_turns": 0}, {"history_turns": 1, "show_valid_actions": True}):
+        env = gym.make("archer/Detective-v0", **kwargs)
+        _play(env, scripted_policy(env, "expert", np.random.default_rng(0)), 0, ["look", "", "go north"])
+
+
+def test_over_long_transcript_keeps_rendering_with_the_omitted_marker():
+    env = gym.make("archer/TwentyQuestionsSubset-v0", max_turns=60)
+    obs, info = env.reset(seed=0)
+    for i in range(60):
+        obs, r, term, trunc, info = env.step(f"Is it number {i}? " + "very " * 90)
+        assert env.unwrapped.observation_from_messages(info["messages"]) == obs
+    assert OMITTED_MARKER in obs and len(obs) <= MAX_OBSERVATION_LENGTH
+    assert len(info["messages"]) == 1 + 2 * 60  # the messages keep every turn
+
+
+def test_twenty_questions_messages_by_hand():
+    env = gym.make("archer/TwentyQuestionsSubset-v0")
+    env.reset(seed=0, options={"target": "Dog"})
+    env.step("Is it an animal?")
+    _, _, term, _, info = env.step("Is it a dog?")
+    assert term
+    assert info["messages"] == [
+        {"role": "system", "content": env.unwrapped.instruction()},
+        {"role": "assistant", "content": "Is it an animal?"},
+        {"role": "user", "content": "Yes."},
+        {"role": "assistant", "content": "Is it a dog?"},
+        {"role": "user", "content": "Yes! You guessed it."},
+    ]
+
+
+def test_state_tasks_open_with_a_user_message():
+    env = gym.make("archer/WebShop-v0")
+    obs, info = env.reset(seed=0)
+    assert [m["role"] for m in info["messages"]] == ["system", "user"]
+    assert info["messages"][1]["content"].startswith("Step 0 of 10.\n")
+    obs, *_, info = env.step("search[coffee]")
+    reply, state = split_user_message(info["messages"][-1]["content"])
+    assert reply == info["reply"] and state.startswith("Step 1 of 10.\n") and state.split("\n", 1)[1] in obs
+
+
+@pytest.mark.parametrize("bad, match", [
+    ("text", "must be a list"),
+    ([{"role": "system"}], "exactly 'role' and 'content'"),
+    ([{"role": "tool", "content": "x"}], "role 'tool'"),
+    ([{"role": "user", "content": "x"}], "start with the system message"),
+    ([{"role": "system", "content": "i"}, {"role": "assistant", "content": "a"}], "alternate"),
+    ([{"role": "system", "content": "i"}, {"role": "user", "content": "a"}, {"role": "user", "content": "b"}],
+     "alternate"),
+])
+def test_malformed_messages_are_one_clear_error(bad, match):
+    with pytest.raises(ValueError, match=match):
+        split_dialogue(bad)
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_observation_messages_share_the_system_message(env_id):
+    env = gym.make(env_id)
+    obs, info = env.reset(seed=0)
+    obs, *_, info = env.step("look")
+    msgs = observation_messages(obs)
+    assert msgs[0] == info["messages"][0]
+    assert msgs[0]["content"] + "\n\n" + msgs[1]["content"] == obs
