@@ -129,3 +129,49 @@ def test_observation_messages_share_the_system_message(env_id):
     msgs = observation_messages(obs)
     assert msgs[0] == info["messages"][0]
     assert msgs[0]["content"] + "\n\n" + msgs[1]["content"] == obs
+
+
+def test_maze_wordle_car_dealer_variants_render_too():
+    """Settings the registry does not use: no or more recent turns in the fully observed maze, and transcripts long
+    enough that the oldest turns give way to the omitted marker (MazePO, Wordle, CarDealer)."""
+    rng = np.random.default_rng(0)
+    for kwargs in ({"history_turns": 0}, {"history_turns": 5}):
+        env = gym.make("archer/Maze-v0", **kwargs)
+        _play(env, scripted_policy(env, "random", rng), 0, ["up", "", "move left"])
+    long = ["x" * 400 + str(i) for i in range(200)]  # echoes are cut (to 60 in MazePO): 200 turns pass 20,000
+    for env_id in ("archer/MazePO-v0", "archer/Wordle-v0", "archer/CarDealer-v0"):
+        env = gym.make(env_id, max_turns=200)
+        info = _play(env, scripted_policy(env, "random", rng), 0, long)
+        obs = env.unwrapped.observation()
+        assert OMITTED_MARKER in obs and len(obs) <= MAX_OBSERVATION_LENGTH, env_id
+        assert env.unwrapped.observation_from_messages(info["messages"]) == obs
+
+
+def test_maze_wordle_car_dealer_messages_by_hand():
+    env = gym.make("archer/Maze-v0")
+    obs, info = env.reset(options={"target": "1,1->8,6"})
+    state = "The goal is at position 8, 6. Your current position is at position 1, 1. "
+    start_walls = "There are walls to your left, above you, below you."
+    assert info["messages"][1] == {"role": "user", "content": state + start_walls}
+    obs, *_, info = env.step("Move Right.")
+    assert info["messages"][2:] == [{"role": "assistant", "content": "Move Right."},
+                                    {"role": "user", "content": "There are walls above you, below you.\n\n"
+                                     + state.replace("1, 1", "1, 2") + "There are walls above you, below you."}]
+    assert "> move right\n" in obs
+    env = gym.make("archer/MazePO-v0")
+    env.reset(options={"target": "1,1->8,6"})
+    *_, info = env.step("move right")
+    assert info["messages"][1:] == [{"role": "user", "content": start_walls},
+                                    {"role": "assistant", "content": "move right"},
+                                    {"role": "user", "content": "There are walls above you, below you."}]
+    env = gym.make("archer/Wordle-v0")
+    env.reset(options={"target": "crane"})
+    *_, info = env.step("raise")
+    assert info["messages"][1:] == [{"role": "assistant", "content": "raise"}, {"role": "user", "content": "y y b b g"}]
+    env = gym.make("archer/CarDealer-v0")
+    obs, info = env.reset(options={"target": "buyer-000"})
+    greeting = env.unwrapped.buyer.opening()
+    assert info["messages"][1] == {"role": "user", "content": greeting} and obs.endswith(f"\n\nBuyer: {greeting}\n")
+    obs, *_, info = env.step("What would you like?")
+    assert [m["role"] for m in info["messages"]] == ["system", "user", "assistant", "user"]
+    assert obs.endswith(f"Seller: What would you like?\nBuyer: {info['messages'][-1]['content']}\n")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from archer_gym.env import StepResult, TextGameEnv
+from archer_gym.chat import split_dialogue
+from archer_gym.env import MAX_OBSERVATION_LENGTH, StepResult, TextGameEnv, clean_text, fit_observation
 from tasks.car_dealer.buyer import Buyer, Profile, profile_names
 
 _ECHO_CHARS = 300
@@ -57,6 +58,9 @@ class CarDealerEnv(TextGameEnv):
       it was empty, cut or mapped.
     - ``price`` (int): the sale price in dollars, 0 without a deal.
     - ``episode`` (dict, at episode end only): ``return``, ``length``, ``success``, ``target``.
+    - ``messages`` (list[dict], every step and reset): the episode so far as OpenAI chat messages (system: the
+      instruction; a first user message: the buyer's greeting; assistant: the seller's lines as read; user: the
+      buyer's replies); see :mod:`archer_gym.chat`.
 
     ## Arguments
     - ``split``, ``holdout_fraction``: the fraction of buyers kept for eval only (0.2 in the registry: 78).
@@ -82,6 +86,7 @@ class CarDealerEnv(TextGameEnv):
         super().__init__(split=split, holdout_fraction=holdout_fraction, max_turns=max_turns, oracle=None,
                          render_mode=render_mode, max_action_length=max_action_length)
         self.buyer: Buyer | None = None
+        self._greeting = ""
 
     def instruction(self) -> str:
         return ("You are a car dealer. Sell the customer a car for as high a price as you can. Ask what they want, "
@@ -90,18 +95,36 @@ class CarDealerEnv(TextGameEnv):
 
     def _on_reset(self, target: str) -> None:
         self.buyer = Buyer(Profile.from_name(target))
-        self._history.append(f"Buyer: {self.buyer.opening()}")
+        self._greeting = self.buyer.opening()
+        self._history.append(f"Buyer: {self._greeting}")
 
     def _request(self, action: str) -> None:
         return None  # the scripted buyer answers by itself
 
     def _apply(self, action: str, reply: str | None) -> StepResult:
         text, price, left = self.buyer.reply(action)
-        echo = action if len(action) <= _ECHO_CHARS else action[:_ECHO_CHARS - 3] + "..."
         deal = price is not None
         return StepResult(reward=price / 1000.0 if deal else 0.0, terminated=deal or left, success=deal, reply=text,
-                          history_lines=[f"Seller: {echo or '(says nothing)'}", f"Buyer: {text}"],
+                          history_lines=self.transcript_lines(action, text),
                           info={"invalid_action": text.startswith("So what can you offer"), "price": price or 0})
+
+    def transcript_lines(self, action: str, reply: str) -> list[str]:
+        """``Seller: <line, cut to 300 characters>`` and ``Buyer: <reply>``."""
+        echo = action if len(action) <= _ECHO_CHARS else action[:_ECHO_CHARS - 3] + "..."
+        return [f"Seller: {echo or '(says nothing)'}", f"Buyer: {reply}"]
+
+    # ----------------------------------------------------------------- chat messages
+    def chat_view(self) -> str:
+        """The buyer's greeting, the opening user message of the chat (the buyer speaks first); nothing after."""
+        return self._greeting if self._turn == 0 else ""
+
+    def observation_from_messages(self, messages) -> str:
+        """The greeting (the opening user message) as the first ``Buyer:`` line, then the transcript."""
+        instruction, opening, turns = split_dialogue(messages)
+        head = clean_text(instruction + "\n\n", MAX_OBSERVATION_LENGTH)
+        lines = ([f"Buyer: {opening}"] if opening is not None else []) + [
+            line for action, reply in turns for line in self.transcript_lines(action, reply)]
+        return fit_observation(head, [clean_text(line, MAX_OBSERVATION_LENGTH) + "\n" for line in lines])
 
     def scripted_policies(self) -> dict[str, Any]:
         from tasks.car_dealer.policies import POLICIES

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from archer_gym.env import MAX_OBSERVATION_LENGTH, StepResult, TextGameEnv, clean_text
+from archer_gym.chat import split_dialogue, split_user_message
+from archer_gym.env import MAX_OBSERVATION_LENGTH, StepResult, TextGameEnv, clean_text, fit_observation
 from tasks.maze.layout import LMRL_GOAL, MOVES, OPEN, Pos, describe_walls, fmt, step
 
 OBSERVED = ("full", "partial")
@@ -96,6 +97,10 @@ class MazeEnv(TextGameEnv):
     - ``position`` (tuple[int, int]): the agent's cell after the turn, for analysis (a partially observed agent
       must not be shown it).
     - ``episode`` (dict, at episode end only): ``return``, ``length``, ``success``, ``target``.
+    - ``messages`` (list[dict], every step and reset): the whole episode as OpenAI chat messages (system: the
+      instruction; assistant: the moves as read; user: the reply). Fully observed, a first user message holds the
+      state line and every user message is the reply, a blank line, then the state line after the move; partially
+      observed, a first user message holds the walls at the start. See :mod:`archer_gym.chat`.
 
     ## Arguments
     - ``observed``: ``"full"`` or ``"partial"``.
@@ -175,12 +180,17 @@ class MazeEnv(TextGameEnv):
             reward, text = REWARD_INVALID, f"{INVALID_REPLY} {describe_walls(self.position)}"
         else:
             reward, text = REWARD_MOVE, describe_walls(self.position)
-        echo = f"move {move}" if move else ((action[:_ECHO_CHARS] + ("..." if len(action) > _ECHO_CHARS else ""))
-                                            or "(nothing)")
         return StepResult(reward=reward, terminated=success, success=success, reply=text,
-                          history_lines=[f"> {echo}", text],
+                          history_lines=self.transcript_lines(action, text),
                           info={"invalid_action": move is None, "move": move or "", "moved": self.position != before,
                                 "position": self.position})
+
+    def transcript_lines(self, action: str, reply: str) -> list[str]:
+        """``> move <m>`` for a move (however it was said), else the text cut to 60 characters; then the reply."""
+        move = parse_move(action)
+        echo = f"move {move}" if move else ((action[:_ECHO_CHARS] + ("..." if len(action) > _ECHO_CHARS else ""))
+                                            or "(nothing)")
+        return [f"> {echo}", reply]
 
     def state_line(self) -> str:
         """The fully observed state: the goal, the agent's position and the walls next to it (LMRL-Gym's text)."""
@@ -191,8 +201,30 @@ class MazeEnv(TextGameEnv):
         if self.observed == "partial":
             return super().observation()
         recent = self._history[-2 * self.history_turns:] if self.history_turns else []
-        text = "\n".join([self.instruction(), ""] + recent + [self.state_line()]) + "\n"
-        return clean_text(text, MAX_OBSERVATION_LENGTH)
+        return self._full_observation(self.instruction(), recent, self.state_line())
+
+    @staticmethod
+    def _full_observation(instruction: str, recent: list[str], state: str) -> str:
+        return clean_text("\n".join([instruction, ""] + recent + [state]) + "\n", MAX_OBSERVATION_LENGTH)
+
+    def chat_view(self) -> str:
+        """Fully observed: the state line, after every reply in the chat messages and alone before the first turn.
+        Partially observed: the walls at the start, alone before the first turn (each reply holds the walls
+        after the move, so there is nothing to add)."""
+        if self.observed == "full":
+            return self.state_line()
+        return describe_walls(self.position) if self._turn == 0 else ""
+
+    def observation_from_messages(self, messages) -> str:
+        instruction, opening, turns = split_dialogue(messages)
+        if self.observed == "partial":  # the walls at the start, then the transcript (base observation)
+            head = clean_text(instruction + "\n\n", MAX_OBSERVATION_LENGTH)
+            lines = [opening or ""] + [line for action, reply in turns for line in self.transcript_lines(action, reply)]
+            return fit_observation(head, [clean_text(line, MAX_OBSERVATION_LENGTH) + "\n" for line in lines])
+        lines = [line for action, user in turns for line in self.transcript_lines(action, split_user_message(user)[0])]
+        recent = lines[-2 * self.history_turns:] if self.history_turns else []
+        state = split_user_message(turns[-1][1])[1] if turns else (opening or "")
+        return self._full_observation(instruction, recent, state)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[str, dict]:
         obs, info = super().reset(seed=seed, options=options)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from archer_gym.env import StepResult, TextGameEnv
+from archer_gym.chat import split_dialogue
+from archer_gym.env import MAX_OBSERVATION_LENGTH, StepResult, TextGameEnv, clean_text, fit_observation
 from tasks.wordle.game import WORD_LENGTH, feedback, guess_set, solutions
 
 INVALID_REPLY = "not a valid guess (reply with one five-letter English word from the word list)"
@@ -16,6 +17,20 @@ _SEPARATORS = re.compile(r"[\s.,!?;:'\"`()\[\]-]+")
 def normalise_guess(action: str) -> str:
     """The word an action guesses: lower-cased, spaces and punctuation removed ("C r a n e." -> "crane")."""
     return _SEPARATORS.sub("", action).lower()
+
+
+def is_valid_guess(word: str) -> bool:
+    """A normalised guess the rules accept: a five-letter word of ``guesses.txt``."""
+    return len(word) == WORD_LENGTH and word in guess_set()
+
+
+def turn_lines(number: int, action: str, reply: str) -> list[str]:
+    """The two observation lines of guess ``number`` (from 1): the guess as read (the normalised word, or the
+    refused text cut to 40 characters) and the feedback or why it was refused."""
+    word = normalise_guess(action)
+    echo = word if is_valid_guess(word) else (action[:_ECHO_CHARS] + ("..." if len(action) > _ECHO_CHARS else "")
+                                              or "(nothing)")
+    return [f"Guess {number}: {echo}", f"Feedback: {reply}"]
 
 
 class WordleEnv(TextGameEnv):
@@ -64,6 +79,9 @@ class WordleEnv(TextGameEnv):
     - ``invalid_action`` (bool): the guess was refused (not a listed word), empty, or had to be cut or mapped.
     - ``guess`` (str): the normalised guess (``""`` if empty); ``feedback`` (str): ``"bybbg"``, ``""`` if refused.
     - ``episode`` (dict, at episode end only): ``return``, ``length``, ``success``, ``target``.
+    - ``messages`` (list[dict], every step and reset): the episode so far as OpenAI chat messages (system: the
+      instruction; assistant: the guesses as read; user: the feedback or why the guess was refused); see
+      :mod:`archer_gym.chat`.
 
     ## Arguments
     - ``split``: ``"train"`` or ``"eval"``; ``holdout_fraction``: the fraction of hidden words kept for eval
@@ -107,15 +125,22 @@ class WordleEnv(TextGameEnv):
 
     def _apply(self, action: str, reply: str | None) -> StepResult:
         word = normalise_guess(action)
-        valid = len(word) == WORD_LENGTH and word in guess_set()
+        valid = is_valid_guess(word)
         fb = feedback(word, self._target) if valid else ""
         success = valid and word == self._target
         lost = self._turn + 1 >= self.max_turns
-        echo = word if valid else (action[:_ECHO_CHARS] + ("..." if len(action) > _ECHO_CHARS else "") or "(nothing)")
         reply = " ".join(fb) if valid else INVALID_REPLY
         return StepResult(reward=0.0 if success else -1.0, terminated=success or lost, success=success, reply=reply,
-                          history_lines=[f"Guess {self._turn + 1}: {echo}", f"Feedback: {reply}"],
+                          history_lines=turn_lines(self._turn + 1, action, reply),
                           info={"invalid_action": not valid, "guess": word, "feedback": fb})
+
+    def observation_from_messages(self, messages) -> str:
+        """The numbered ``Guess n:`` / ``Feedback:`` lines of every turn, as :meth:`observation` shows them."""
+        instruction, _, turns = split_dialogue(messages)
+        head = clean_text(instruction + "\n\n", MAX_OBSERVATION_LENGTH)
+        lines = [clean_text(line, MAX_OBSERVATION_LENGTH) + "\n"
+                 for n, (action, reply) in enumerate(turns, 1) for line in turn_lines(n, action, reply)]
+        return fit_observation(head, lines)
 
     def scripted_policies(self) -> dict[str, Any]:
         from tasks.wordle.policies import POLICIES
