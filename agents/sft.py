@@ -170,7 +170,9 @@ def run_sft(cfg: SFTConfig, out: str | os.PathLike | None = None, progress: bool
     prompts, actions = utterance_pairs(actor, episodes)
     losses = supervised_epochs(actor, prompts, actions, epochs=cfg.epochs, batch_size=cfg.batch_size,
                                lr=cfg.lr, seed=cfg.seed, progress=progress)
-    tmp = cached.with_name(cached.name + ".tmp")
+    # Processes may build the same SFT actor at once (pytest -n 2, compare.py's parallel runs): each writes its own
+    # temp dir and the first rename wins; the builds are identical (same data and seeds).
+    tmp = cached.with_name(f"{cached.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     # With LoRA the adapters are merged: the SFT actor is a plain model; RL adds fresh adapters on top.
@@ -179,9 +181,12 @@ def run_sft(cfg: SFTConfig, out: str | os.PathLike | None = None, progress: bool
     info = {"config": asdict(cfg), "losses": losses, "utterances": len(prompts), "seconds": time.time() - t0,
             "data_mean_return": float(np.mean([e.ret for e in episodes]))}
     (tmp / "sft.json").write_text(json.dumps(info, indent=2))
-    if cached.exists():
-        shutil.rmtree(cached)
-    os.replace(tmp, cached)
+    if cached.exists() and not (cached / "sft.json").exists():
+        shutil.rmtree(cached)  # an incomplete bundle of an older version
+    try:
+        os.replace(tmp, cached)
+    except OSError:  # another process finished the same build first
+        shutil.rmtree(tmp, ignore_errors=True)
     return run_sft(cfg, out, progress)
 
 
