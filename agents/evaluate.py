@@ -41,3 +41,69 @@ def evaluate_actor(actor, env_id: str, *, episodes: int = 100, greedy: bool = Tr
     """Summary (mean_return, return_ci95, success_rate, mean_turns, episodes) on the eval split."""
     return evaluate_act_fn(actor_act_fn(actor, greedy=greedy, seed=seed), env_id, episodes=episodes,
                            num_envs=num_envs, seed=seed)
+
+
+def load_run_actor(run_dir):
+    """The actor of a training run's last checkpoint (``RUN_DIR/checkpoint``): the run's SFT actor (from the cache,
+    built if missing) with the checkpoint's weights."""
+    import json
+    from pathlib import Path
+
+    from safetensors.torch import load_model
+
+    from agents.checkpoint import find_checkpoint, verify_checkpoint
+    from agents.sft import load_sft_actor, run_sft
+    from agents.trainer import TrainConfig
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").exists():
+        raise FileNotFoundError(f"{run_dir} is not a training run (no config.json)")
+    ckpt = find_checkpoint(run_dir / "checkpoint")
+    if ckpt is None:
+        raise FileNotFoundError(f"{run_dir} has no checkpoint")
+    verify_checkpoint(ckpt)
+    cfg = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+    actor = load_sft_actor(run_sft(cfg.sft, progress=False), cfg.model)
+    load_model(actor.model, str(Path(ckpt) / "actor.safetensors"))
+    actor.model.eval()
+    return actor, cfg
+
+
+def main(argv=None) -> int:
+    """``python -m agents.evaluate RUN_DIR [RUN_DIR ...] --episodes N [--greedy]``: each run's final actor on the eval
+    split (its task's, the same starts for every run), one line each; ``--sft`` adds the runs' SFT start."""
+    import json
+
+    from archer_gym.cli import ArgumentParser, positive_int
+
+    p = ArgumentParser(prog="python -m agents.evaluate", description=main.__doc__)
+    p.add_argument("runs", nargs="+", help="training run directories (with config.json and a checkpoint)")
+    p.add_argument("--episodes", type=positive_int, default=1000)
+    p.add_argument("--greedy", action="store_true", help="greedy decoding (default: sampled at temperature 1)")
+    p.add_argument("--sft", action="store_true", help="also evaluate the first run's SFT actor")
+    p.add_argument("--threads", type=positive_int, default=1)
+    p.add_argument("--json", default=None, help="also write the rows to this file")
+    a = p.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    rows = []
+    try:
+        loaded = [(str(r), *load_run_actor(r)) for r in a.runs]
+    except (FileNotFoundError, ValueError) as e:
+        p.error(str(e))
+    if a.sft:
+        from agents.sft import load_sft_actor, run_sft
+        _, _, cfg = loaded[0]
+        loaded.insert(0, ("sft", load_sft_actor(run_sft(cfg.sft, progress=False), cfg.model), cfg))
+    for name, actor, cfg in loaded:
+        r = evaluate_actor(actor, cfg.env_id, episodes=a.episodes, greedy=a.greedy)
+        rows.append({"run": name, "env_id": cfg.env_id, "greedy": a.greedy, **r})
+        print(f"{name}: {r['mean_return']:.3f} ± {r['return_ci95']:.3f} (95% CI), success {r['success_rate']:.3f}, "
+              f"{a.episodes} episodes", flush=True)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -205,3 +205,25 @@ def test_resume_of_a_corrupt_checkpoint_stops_naming_the_file(cache, tmp_path):
     with pytest.raises(CheckpointError, match="buffer.jsonl") as err:
         Trainer(_cfg(tmp_path, "filtered_bc", "x"), resume=True, progress=False)
     assert "\n" not in str(err.value)
+
+
+def test_evaluate_cli_reads_a_runs_final_actor(cache, tmp_path):
+    """``python -m agents.evaluate RUN --sft``: the checkpoint's actor (not the SFT start), on the eval split's fixed
+    starts, one row per actor."""
+    import json
+
+    from agents import evaluate as ev
+
+    trainer = Trainer(_cfg(tmp_path, "ppo", "run"), progress=False)
+    trainer.train()
+    actor, cfg = ev.load_run_actor(tmp_path / "run")
+    assert cfg.env_id == ENV
+    assert all(torch.equal(p, q) for p, q in zip(actor.model.parameters(), trainer.actor.model.parameters()))
+    sft = load_sft_actor(run_sft(sft_cfg(), progress=False), ModelConfig())
+    assert not all(torch.equal(p, q) for p, q in zip(actor.model.parameters(), sft.model.parameters()))
+    assert ev.main([str(tmp_path / "run"), "--episodes", "8", "--sft", "--json", str(tmp_path / "e.json")]) == 0
+    rows = json.loads((tmp_path / "e.json").read_text())
+    assert [r["run"] for r in rows] == ["sft", str(tmp_path / "run")]
+    from agents.evaluate import evaluate_actor
+    assert rows[1]["mean_return"] == evaluate_actor(trainer.actor, ENV, episodes=8, greedy=False)["mean_return"]
+    assert rows[0]["mean_return"] == evaluate_actor(sft, ENV, episodes=8, greedy=False)["mean_return"]

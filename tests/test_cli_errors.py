@@ -1,4 +1,4 @@
-"""Every bad command-line input to the four entry points is ONE line on stderr and exit status 2 (argparse's
+"""Every bad command-line input to the five entry points is ONE line on stderr and exit status 2 (argparse's
 convention), never a traceback (issue 15, item 5). Cases are the classes of bad input: unknown names, out-of-range
 and non-numeric numbers, paths that are files or missing, malformed and ill-typed --algo-arg, a run directory
 that cannot be resumed."""
@@ -6,6 +6,7 @@ that cannot be resumed."""
 import pytest
 
 import archer_gym.__main__ as gym_cli
+from agents import evaluate as eval_cli
 from agents import sft as sft_cli
 from agents import train as train_cli
 from baselines import compare as compare_cli
@@ -88,7 +89,12 @@ CASES = [
     (gym_cli, ["serve-oracle", "--task", "twenty_questions", "--oracle", "hf"], "--model"),
     (gym_cli, ["serve-oracle", "--task", "twenty_questions", "--max-new-tokens", "0"], "0"),
 ]
-PROGS = {train_cli: "python -m agents.train", sft_cli: "python -m agents.sft",
+CASES += [
+    (eval_cli, ["{file}"], "not a training run"),
+    (eval_cli, ["{lost_run}"], "no config.json"),
+    (eval_cli, ["{lost_run}", "--episodes", "0"], "0"),
+]
+PROGS = {eval_cli: "python -m agents.evaluate", train_cli: "python -m agents.train", sft_cli: "python -m agents.sft",
          compare_cli: "python baselines/compare.py", gym_cli: "python -m archer_gym"}
 
 
