@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from agents.algos.archer import ArcherConfig, pg_loss, q_targets, utterance_advantages
+from agents.algos.archer import ArcherConfig, loo_advantage, pg_loss, q_targets, utterance_advantages
 from agents.algos.chai import best_of_k
 from agents.algos.common import gae, masked_mean
 from agents.algos.filtered_bc import top_fraction
@@ -54,6 +54,22 @@ def test_utterance_advantage_q_and_td_by_hand():
     td_cap = utterance_advantages(critic, trans, ArcherConfig(advantage="td", actor_data="rollout", gamma=0.5))
     # The turn cap as terminal (the default, as the reference): no V(s2) after the truncated step.
     assert torch.allclose(td_cap, torch.tensor([-1.0 + 0.5 * -1.0 + 3.0, 0.0 + 1.0, -1.0 + 1.0]))
+
+
+def test_leave_one_out_advantage_by_hand():
+    """samples_per_state=k: A_i = min Q(s, a_i) - mean of the state's other k - 1 min Q; V is not read."""
+    q = {("s0", "a"): -1.0, ("s0", "b"): -4.0, ("s0", "c"): -7.0, ("s1", "a"): 2.0, ("s1", "b"): 0.0, ("s1", "c"): 1.0}
+
+    class QOnly(_TableQV):
+        def v(self, observations):
+            raise AssertionError("the leave-one-out advantage must not read V")
+
+    critic = QOnly(q=q, v={})
+    obs, acts = ["s0"] * 3 + ["s1"] * 3, ["a", "b", "c"] * 2
+    adv = loo_advantage(critic, obs, acts, k=3)
+    assert torch.allclose(adv, torch.tensor([-1 + 5.5, -4 + 4.0, -7 + 2.5, 2 - 0.5, 0 - 1.5, 1 - 1.0]))
+    with pytest.raises(ValueError, match="samples_per_state"):
+        ArcherConfig(samples_per_state=3, actor_batch_size=64)
 
 
 class _TableQV(_TableCritic):

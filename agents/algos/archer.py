@@ -31,6 +31,12 @@ config field:
   uncentred default ended at -6.28).
 - ``kl_coef``: a KL penalty to the SFT policy on the fresh utterances (not in the paper; default 0), as
   A - kl_coef * sum_t (log pi - log pi_sft): the score-function gradient of the KL.
+- ``samples_per_state`` (default 1, the paper): k > 1 fresh utterances per replay state with a leave-one-out
+  baseline, A_i = min Q(s, a_i) - mean_{j != i} min Q(s, a_j), in place of min V(s), so V's level error cannot
+  move a state's utterances together. Not adopted: with k = 4 (16 states of 4) the tuned runs of seeds 0 and 1
+  (512 trajectories) ended at a sampled -6.05 and -6.13 over 1,000 eval episodes, the paper's form at -6.05 and
+  -6.15 (SFT -7.76; ``python -m agents.train --algo archer --trajectories 512 --seed S --algo-arg actor_lr=1e-4
+  --algo-arg kl_coef=0.1 [--algo-arg samples_per_state=4]``, then ``python -m agents.evaluate RUN --episodes 1000``).
 - ``advantage_clip``: |A| is capped (default 5 return units; the paper has none; it binds only on a young
   critic's outliers).
 - Sizes (steps, batches, learning rates, warm-up) are the reference's ratios scaled to a 2-core CPU with the
@@ -90,7 +96,10 @@ class ArcherConfig:
     critic_updates: int = 20         # critic gradient steps per iteration: 20 samples per trajectory (the paper: 100)
     actor_updates: int = 8           # actor gradient steps per iteration (the paper: 3 of batch 256)
     batch_size: int = 64             # critic minibatch (transitions sampled uniformly from the replay)
-    actor_batch_size: int = 64       # replay states per actor step, each with a fresh utterance
+    actor_batch_size: int = 64       # fresh utterances per actor step (on actor_batch_size / samples_per_state states)
+    # Fresh utterances per replay state. 1: the paper, A = min Q - min V. k > 1: A_i = min Q(s, a_i) minus the mean
+    # min Q of the state's other k - 1 utterances (a leave-one-out baseline in place of V; not in the paper).
+    samples_per_state: int = 1
     warmup_iterations: int = 2       # critic-only iterations before the actor moves (after the offline warm-up)
     critic_warmup_steps: int = 500   # offline critic steps on the start data (the SFT actor's own episodes; cached)
     buffer_capacity: int = 50_000
@@ -120,6 +129,9 @@ class ArcherConfig:
             raise ValueError(f"tau={self.tau} must be in (0, 1]")
         if self.kl_coef < 0:
             raise ValueError(f"kl_coef={self.kl_coef} must be >= 0")
+        if self.samples_per_state < 1 or self.actor_batch_size % self.samples_per_state:
+            raise ValueError(f"samples_per_state={self.samples_per_state} must be >= 1 and divide "
+                             f"actor_batch_size={self.actor_batch_size}")
 
 
 def q_targets(rewards: Tensor, done: Tensor, next_v: Tensor, gamma: float) -> Tensor:
@@ -148,6 +160,14 @@ def advantage(critic, observations: list[str], actions: list[str]) -> Tensor:
     with torch.no_grad():
         q1, q2, v1, v2 = critic(observations, actions)
         return torch.minimum(q1, q2) - torch.minimum(v1, v2)
+
+
+def loo_advantage(critic, observations: list[str], actions: list[str], k: int) -> Tensor:
+    """A_i = min Q(s, a_i) - mean_{j != i} min Q(s, a_j), no grad, ``[B]``: rows come in groups of ``k`` utterances of
+    one state (``k >= 2``). V's level error cancels: only the critic's ranking within the state is used."""
+    with torch.no_grad():
+        q = torch.minimum(*critic.q(observations, actions)).view(-1, k)
+        return (q - (q.sum(1, keepdim=True) - q) / (k - 1)).view(-1)
 
 
 def td_advantage(critic, transitions, gamma: float, cap_is_terminal: bool = True) -> Tensor:
@@ -256,9 +276,12 @@ class Archer(ActorAlgorithm):
         iteration's own rollout utterances."""
         cfg = self.cfg
         if cfg.actor_data == "replay":
-            states = [t.observation for t in buffer.sample(cfg.actor_batch_size, self.np_rng)]
+            k = cfg.samples_per_state
+            states = [t.observation for t in buffer.sample(cfg.actor_batch_size // k, self.np_rng) for _ in range(k)]
             fresh = self.actor.sample(states, temperature=self.temperature, generator=self.gen)
-            adv = advantage(self.learner.critic, states, fresh.texts).clamp(-cfg.advantage_clip, cfg.advantage_clip)
+            adv = (advantage(self.learner.critic, states, fresh.texts) if k == 1
+                   else loo_advantage(self.learner.critic, states, fresh.texts, k))
+            adv = adv.clamp(-cfg.advantage_clip, cfg.advantage_clip)
             return fresh.prompt_ids, fresh.action_ids, adv
         trans = [t for ep in episodes for t in ep.transitions]
         idx = shard(torch.randperm(len(trans), generator=self.gen)[: cfg.actor_batch_size]).tolist()
