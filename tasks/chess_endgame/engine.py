@@ -252,16 +252,22 @@ class RandomMover:
         return moves[int(self.rng.integers(len(moves)))]
 
 
+def find_stockfish() -> str | None:
+    """A Stockfish binary: ``stockfish`` on the PATH, or Debian's (``apt-get install stockfish`` puts it in
+    /usr/games, which root's PATH often lacks)."""
+    return shutil.which("stockfish") or shutil.which("stockfish", path="/usr/games")
+
+
 class Stockfish:
-    """A Stockfish binary on the PATH (or ``path``), searched to a fixed ``depth`` with one thread so that its move
+    """A Stockfish binary on the PATH or in /usr/games (or ``path``), searched to a fixed ``depth`` with one thread so that its move
     is the same every time. The process starts on first use and is not pickled."""
 
     name = "stockfish"
 
     def __init__(self, path: str | None = None, depth: int = 8):
-        self.path = path or shutil.which("stockfish") or ""
+        self.path = path or find_stockfish() or ""
         if not self.path:
-            raise ValueError("opponent='stockfish' needs a Stockfish binary: none on the PATH. Install one "
+            raise ValueError("opponent='stockfish' needs a Stockfish binary: none on the PATH or in /usr/games. Install one "
                              "(apt-get install stockfish gives 15.1, LMRL-Gym's version), pass stockfish_path=..., "
                              "or use opponent='defender'.")
         self.depth = depth

@@ -53,8 +53,9 @@ class ChessEndgameEnv(TextGameEnv):
     White to move. The agent plays White: each turn it says one move, and the opponent answers with Black's.
     The position is given in FEN, as in LMRL-Gym. The default opponent is a pure-Python defender (it takes any
     piece it can, dodges mates in one and keeps its king central; ``engine.Defender``), since no Stockfish comes
-    with a pip install; ``opponent="stockfish"`` plays Stockfish from the PATH instead (LMRL-Gym's engine; its
-    moves then depend on the binary), ``opponent="random"`` a random king (LMRL-Gym's ``random_opponent``).
+    with a pip install; ``opponent="stockfish"`` plays a Stockfish binary instead (LMRL-Gym's engine, found on
+    the PATH or in /usr/games; its moves then depend on the binary's version), ``opponent="random"`` a random
+    king (LMRL-Gym's ``random_opponent``).
 
     ## Action Space
     ``Text(max_length=500)``: one move in SAN (``Qd5``, ``Rxa7+``, ``Kf2``) or UCI (``d1d5``); trailing ``.``,
@@ -106,7 +107,7 @@ class ChessEndgameEnv(TextGameEnv):
     ## Arguments
     - ``setups``: which of ``kQK``, ``kRK``, ``kQRK``, ``kRRK`` the shipped positions come from (all four).
     - ``opponent``: ``"defender"`` (default), ``"random"`` or ``"stockfish"`` (``stockfish_path``, default the
-      PATH's; ``stockfish_depth``, default 8; one thread, so its moves repeat).
+      PATH's or /usr/games'; ``stockfish_depth``, default 8; one thread, so its moves repeat).
     - ``split``, ``holdout_fraction``: the fraction of positions kept for eval only (0.2 in the registry: 200).
     - ``max_turns``: turn cap (100); ``history_turns``: recent turns shown (2); ``show_board``: add a diagram.
     - ``oracle``: must be None (the opponent is a chess engine). ``render_mode``: ``"ansi"``, ``"human"`` or None.
