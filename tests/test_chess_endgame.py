@@ -154,6 +154,10 @@ def test_expert_mates_a_rook_ending_and_random_does_not_score():
     krk = next(f for f in engine.load_positions()[250:] if engine.setup_of(chess.Board(f)) == "kRK")
     ep = run_episode(env, scripted_policy(env, "expert", np.random.default_rng(0)), options={"target": krk}, seed=0)
     assert ep.success and ep.ret == 1.0 and ep.length <= 30
+    # the eval position the expert drew by the fifty-move rule before its evaluation rewarded facing the king
+    ep = run_episode(env, scripted_policy(env, "expert", np.random.default_rng(0)),
+                     options={"target": "8/8/k7/8/1R6/8/8/3K4 w - - 0 1"}, seed=0)
+    assert ep.success and ep.length <= 12
     rets = [run_episode(env, scripted_policy(env, "random", np.random.default_rng(s)), seed=s).ret for s in range(5)]
     assert max(rets) < 1.0
 

@@ -160,8 +160,19 @@ def evaluate(board: chess.Board, black_moves: int) -> int:
     hanging = chess.BB_KING_ATTACKS[bk] & white & ~board.kings & ~defended
     if board.turn == chess.BLACK and hanging:
         material -= max(_VALUE[board.piece_type_at(s)] for s in chess.scan_forward(hanging))
-    kings = (abs(chess.square_file(bk) - chess.square_file(wk)) + abs(chess.square_rank(bk) - chess.square_rank(wk)))
-    return material - 6 * king_region(board) + 3 * _centre_distance(bk) + 2 * (14 - kings) - 2 * black_moves
+    df, dr = chess.square_file(wk) - chess.square_file(bk), chess.square_rank(wk) - chess.square_rank(bk)
+    return (material - 6 * king_region(board) + 3 * _centre_distance(bk) + 2 * (14 - abs(df) - abs(dr))
+            - 2 * black_moves + 12 * _facing(bk, df, dr))
+
+
+def _facing(bk: int, df: int, dr: int) -> int:
+    """1 when the white king stands two squares in from a black king on the edge, at most one square aside (in
+    opposition, or a knight's move off it): where a rook or queen check along the edge mates. The king-distance
+    term alone walks the white king along the edge next to the black one, a draw by the fifty-move rule in KRK."""
+    f, r = chess.square_file(bk), chess.square_rank(bk)
+    on_file_edge = f in (0, 7) and abs(df) == 2 and abs(dr) <= 1 and (df > 0) == (f == 0)
+    on_rank_edge = r in (0, 7) and abs(dr) == 2 and abs(df) <= 1 and (dr > 0) == (r == 0)
+    return int(on_file_edge or on_rank_edge)
 
 
 # ----------------------------------------------------------------------------------------------- the attacker
