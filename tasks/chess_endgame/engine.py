@@ -229,9 +229,11 @@ class Defender:
     """The default opponent: a lone-king defender that looks one move ahead. It takes a white piece whenever it
     can (that draws a KQ/KR ending), never steps where White mates at once if it has another square, and
     otherwise keeps its king as near the centre as it can, then as mobile as it can (ties by UCI order, so it is
-    deterministic). Against it :func:`search` at depth 3 mates every shipped position (see the README); a random
-    black king is mated in fewer moves. It is weaker than Stockfish, which also walks toward the corner that
-    lasts longest, but like it never throws a game away."""
+    deterministic). How strong: the expert (:func:`search`, 3 plies) needs 6.67 / 10.60 / 3.20 / 4.62 moves on
+    average to mate it in KQK / KRK / KQRK / KRRK (the first 40 shipped positions of each), against 7.58 / 11.20 /
+    3.15 / 4.67 for Stockfish 15.1 at depth 8 and 7.03 / 9.32 / 2.95 / 4.00 for a random king
+    (``python bench/chess_opponents.py``): about as stubborn as Stockfish (a lone king cannot do much), but it does
+    not steer toward the corner that lasts longest. Every one of those 480 games was mated."""
 
     name = "defender"
 
