@@ -101,3 +101,8 @@ register_task(TaskSpec(
     kwargs={"holdout_fraction": 0.2},
     description="Sell a car to a scripted buyer with a hidden budget (LMRL-Gym's Car Dealer); reward: the price in $1000s.",
 ))
+register_task(TaskSpec(
+    id="archer/ChessEndgame-v0", entry_point="tasks.chess_endgame.env:ChessEndgameEnv", max_turns=100,
+    task="chess_endgame", kwargs={"holdout_fraction": 0.2},
+    description="LMRL-Gym's chess endgames: mate a lone king with K+Q, K+R, K+Q+R or K+R+R; moves in SAN or UCI.",
+))

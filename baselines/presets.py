@@ -35,6 +35,7 @@ TASKS = {
     "maze": "archer/Maze-v0",
     "maze_po": "archer/MazePO-v0",
     "car_dealer": "archer/CarDealer-v0",
+    "chess_endgame": "archer/ChessEndgame-v0",
 }
 
 

@@ -30,29 +30,41 @@ POOLS = {
     "maze": ["move up", "move down", "move left", "move right", "move down", "move right", "fly", "move down"],
     "car_dealer": ["What would you like?", "An SUV for $150,000.", "A sedan for $40,000.", "deal", "hello",
                    "A Toyota truck with sunroof for $30,000.", "$45,000", "What brand?"],
+    # KR vs K (the target below): rook and king moves, a UCI move, one illegal move, one non-move
+    "chess_endgame": ["Ra4", "Kd2", "Ra5+", "d2e2", "Ra8", "Kh8", "hello", "Ke1", "Ra1"],
     "maze_po": ["move up", "move down", "move left", "move right", "move down", "move right", "fly", "move down"],
 }
+
+
+#: Task name -> reset options, for pools that only make sense from one start (a chess pool needs a known board).
+RESET_OPTIONS = {"chess_endgame": {"target": "8/8/8/4k3/8/8/8/R3K3 w - - 0 1"}}
 
 
 def pool_for(env_id: str) -> list[str]:
     return POOLS.get(archer_gym.get_spec(env_id).task, POOL)
 
 
+def options_for(env_id: str) -> dict | None:
+    return RESET_OPTIONS.get(archer_gym.get_spec(env_id).task)
+
+
 def single(env_id: str, steps: int) -> float:
     env = gym.make(env_id)
-    env.reset(seed=0)
+    options = options_for(env_id)
+    env.reset(seed=0, options=options)
     pool = pool_for(env_id)
     t = time.perf_counter()
     for i in range(steps):
         _, _, term, trunc, _ = env.step(pool[i % len(pool)])
         if term or trunc:
-            env.reset()
+            env.reset(options=options)
     return steps / (time.perf_counter() - t)
 
 
 def vector(env_id: str, steps: int, n: int) -> float:
     venv = make_vec(env_id, n)
-    venv.reset(seed=0)
+    options = options_for(env_id)
+    venv.reset(seed=0, options=None if options is None else [options] * n)
     pool = pool_for(env_id)
     t = time.perf_counter()
     done_steps, i = 0, 0
@@ -60,7 +72,7 @@ def vector(env_id: str, steps: int, n: int) -> float:
         res = venv.step([pool[(i + k) % len(pool)] for k in range(n)])
         for k, (_, _, term, trunc, _) in enumerate(res):
             if term or trunc:
-                venv.reset_one(k)
+                venv.reset_one(k, options=options)
         done_steps += n
         i += 1
     return done_steps / (time.perf_counter() - t)
