@@ -81,6 +81,7 @@ def main(argv=None) -> int:
     p.add_argument("--episodes", type=positive_int, default=1000)
     p.add_argument("--greedy", action="store_true", help="greedy decoding (default: sampled at temperature 1)")
     p.add_argument("--sft", action="store_true", help="also evaluate the first run's SFT actor")
+    p.add_argument("--sft-only", action="store_true", help="evaluate only the first run's SFT actor")
     p.add_argument("--threads", type=positive_int, default=1)
     p.add_argument("--json", default=None, help="also write the rows to this file")
     a = p.parse_args(argv)
@@ -90,10 +91,11 @@ def main(argv=None) -> int:
         loaded = [(str(r), *load_run_actor(r)) for r in a.runs]
     except (FileNotFoundError, ValueError) as e:
         p.error(str(e))
-    if a.sft:
+    if a.sft or a.sft_only:
         from agents.sft import load_sft_actor, run_sft
         _, _, cfg = loaded[0]
-        loaded.insert(0, ("sft", load_sft_actor(run_sft(cfg.sft, progress=False), cfg.model), cfg))
+        sft = ("sft", load_sft_actor(run_sft(cfg.sft, progress=False), cfg.model), cfg)
+        loaded = [sft] if a.sft_only else [sft, *loaded]
     for name, actor, cfg in loaded:
         r = evaluate_actor(actor, cfg.env_id, episodes=a.episodes, greedy=a.greedy)
         rows.append({"run": name, "env_id": cfg.env_id, "greedy": a.greedy, **r})

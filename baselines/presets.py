@@ -80,6 +80,7 @@ PRESETS: dict[str, dict] = {
         "trajectories": 512,
         "train": {"rollout_trajectories": 64, "num_envs": 32, "eval_every": 128, "eval_episodes": 100,
                   "actor": "tiny", "critic": "tiny", "device": "cpu"},
+        "final_episodes": 500,  # each final actor and the SFT start again over 500 sampled episodes (about 15 s each)
         "algo_args": tuned_algo_args(),
         "task_algo_args": {},
     },
@@ -93,6 +94,7 @@ PRESETS: dict[str, dict] = {
         "trajectories": 3072,
         "train": {"rollout_trajectories": 64, "num_envs": 32, "eval_every": 384, "eval_episodes": 100,
                   "actor": "tiny", "critic": "tiny", "device": "cpu"},
+        "final_episodes": 1000,
         "algo_args": tuned_algo_args(),
         "task_algo_args": {},
     },
@@ -104,6 +106,7 @@ PRESETS: dict[str, dict] = {
         "trajectories": 20_000,
         "train": {"rollout_trajectories": 128, "num_envs": 128, "eval_every": 1024, "eval_episodes": 200,
                   "actor": "gpt2", "critic": "roberta-base", "device": "cuda"},
+        "final_episodes": 1000,
         # 50 critic and 3 actor steps per iteration, batch 256, Polyak tau, 10-20 warm-up iterations.
         "algo_args": {
             "archer": {"advantage": "q", "critic_updates": 50, "actor_updates": 3, "batch_size": 256, "actor_batch_size": 256,

@@ -59,6 +59,25 @@ def test_summary_on_synthetic_metrics():
     assert "| bc | -8.00 | ± 0.00 | 0.40 | > 128 | -9.00 ± 0.00 |" in md
 
 
+def test_summary_reports_the_many_episode_final_evaluations_beside_the_curve():
+    rows = []
+    for seed in (0, 1, 2):
+        rows += [_row("archer", seed, 0, -8.0), _row("archer", seed, 128, -5.0)]
+        rows += [_row("ppo", seed, 0, -8.0), _row("ppo", seed, 128, -6.0)]
+    refs = {"twenty_questions_subset": {"expert": -2.0, "random": -14.0}}
+    precise = {"twenty_questions_subset": {"start": -7.5, "episodes": 500, "archer": [-5.5, -6.0, -6.5],
+                                           "ppo": [-6.0, None, -6.2]}}
+    s = compare.summarize(rows, refs, precise)["twenty_questions_subset"]
+    a = s["methods"]["archer"]
+    assert a["precise_return"] == -6.0 and a["precise_ci95"] == pytest.approx(4.303 * 0.5 / math.sqrt(3))
+    assert "precise_return" not in s["methods"]["ppo"]  # a missing seed: no figure rather than a biased one
+    md = compare.summary_markdown({"twenty_questions_subset": s}, refs, {"preset": "t", "trajectories": 128,
+                                                                        "seeds": [0, 1, 2]})
+    assert "SFT start **-7.50**" in md
+    assert "| archer | -5.00 | ± 0.00 | **-6.00** | ± 1.24 | -5.50, -6.00, -6.50 | 0.50 |" in md
+    assert "| ppo | -6.00 | ± 0.00 | | | | 0.50 |" in md
+
+
 def test_curves_png_is_written(tmp_path):
     rows = [_row("archer", s, t, -8 + t / 32) for s in (0, 1) for t in (0, 64, 128)]
     compare.plot_curves(rows, {"twenty_questions_subset": {"expert": -3.0, "random": -14.0}}, tmp_path / "c.png")
@@ -85,12 +104,14 @@ def test_curve_limits_follow_the_means_and_references_not_the_bands():
 def test_killed_comparison_resumes_without_redoing_finished_runs(tmp_path):
     out = tmp_path / "cmp"
     args = ["--methods", "bc", "--seeds", "0", "1", "--trajectories", "64", "--jobs", "1", "--out", str(out),
-            "--no-progress"]
+            "--no-progress", "--final-episodes", "16"]
     first = run(*args)
     assert first.returncode == 0, first.stderr[-2000:]
     finished = out / "runs" / "twenty_questions_subset" / "bc"
     stamps = {p: p.stat().st_mtime for p in finished.glob("seed*/metrics.csv")}
     assert len(stamps) == 2
+    evals = {p: p.stat().st_mtime for p in finished.glob("seed*/final_eval_16.json")}
+    assert len(evals) == 2 and (out / "runs" / "twenty_questions_subset" / "final_eval_16.json").exists()
     # Simulate a comparison killed mid-way: seed 1 never finished.
     import shutil
     shutil.rmtree(finished / "seed1")
@@ -102,6 +123,10 @@ def test_killed_comparison_resumes_without_redoing_finished_runs(tmp_path):
         rows = list(csv.DictReader(f))
     assert {(r["seed"], r["trajectories"]) for r in rows} == {("0", "0"), ("0", "64"), ("1", "0"), ("1", "64")}
     assert (out / "summary.md").exists() and (out / "curves.png").exists()
+    # The final evaluations: seed 0's kept, seed 1's redone; BC does not change the SFT actor, so both equal the start.
+    assert (finished / "seed0" / "final_eval_16.json").stat().st_mtime == evals[finished / "seed0" / "final_eval_16.json"]
+    summary = (out / "summary.md").read_text()
+    assert "evaluated again over 16 sampled episodes" in summary and "final, 16 episodes" in summary
 
 
 def test_critic_runs_wait_for_the_warm_up_and_long_runs_start_first():
