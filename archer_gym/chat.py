@@ -13,17 +13,18 @@
 
 * **system**: the task's instruction, exactly the first paragraph of the text observation.
 * **user** (only where the task shows something before the first turn: Detective's room, WebShop's search page,
-  Maze's state line, MazePO's walls at the start, CarDealer's buyer greeting): that opening state.
+  Maze's state line, MazePO's walls at the start, CarDealer's buyer greeting, ChessEndgame's start position): that
+  opening state.
 * **assistant**: each of the agent's utterances *as the env read it* (characters outside the charset mapped,
   newlines made spaces, cut to the action space's length), so a model trained on these messages learns what the
   env saw.
-* **user**: each reply, then, for tasks with a state beside the dialogue (Detective, WebShop, fully observed Maze),
-  a blank line and the state after the turn.
+* **user**: each reply, then, for tasks with a state beside the dialogue (Detective, WebShop, fully observed Maze,
+  ChessEndgame's position), a blank line and the state after the turn.
 
 Each env's ``observation_from_messages(messages)`` renders the text observation back from the messages, and
 ``tests/test_chat.py`` holds the two equal at every step of every registered env. The text observation of
-Detective and Maze shows only the last few turns and of WebShop only the current page; the messages keep the whole
-episode.
+Detective, Maze and ChessEndgame shows only the last few turns and of WebShop only the current page; the messages
+keep the whole episode.
 
 Used by the LLM agent (``python -m archer_gym evaluate --policy openai``, :mod:`archer_gym.llm_agent`), the
 trajectory datasets (:mod:`archer_gym.dataset`), and the actor's chat-template path (:func:`observation_messages`).

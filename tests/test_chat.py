@@ -175,3 +175,49 @@ def test_maze_wordle_car_dealer_messages_by_hand():
     obs, *_, info = env.step("What would you like?")
     assert [m["role"] for m in info["messages"]] == ["system", "user", "assistant", "user"]
     assert obs.endswith(f"Seller: What would you like?\nBuyer: {info['messages'][-1]['content']}\n")
+
+
+def test_chess_variants_render_too():
+    """ChessEndgame with the diagram (show_board=True: the position spans 9 lines in every user message), with no or
+    more recent turns shown, and with the random opponent (moves from the env's seeded generator)."""
+    rng = np.random.default_rng(0)
+    odd = ["a1a5", "Ra5!", "Rh1 .", "--", "You played Qd5."]  # UCI, SAN with a mark, illegal, the null move, a reply
+    for kwargs in ({"show_board": True}, {"history_turns": 0}, {"history_turns": 5, "show_board": True},
+                   {"opponent": "random"}):
+        env = gym.make("archer/ChessEndgame-v0", **kwargs)
+        _play(env, scripted_policy(env, "random", rng), 0, odd + ODD_ACTIONS)
+    env = gym.make("archer/ChessEndgame-v0", show_board=True)  # to checkmate (the expert searches: one game, ~3 s)
+    info = _play(env, scripted_policy(env, "expert", rng), 0)
+    assert info["success"] and "Checkmate: you win." in info["messages"][-1]["content"]
+
+
+def test_chess_messages_by_hand():
+    kr = "8/8/8/4k3/8/8/8/R3K3 w - - 0 1"  # Ra5+ (said a1a5) is check; the defender answers Ke4
+    after = "8/8/8/R7/4k3/8/8/4K3 w - - 2 2"
+    env = gym.make("archer/ChessEndgame-v0")
+    obs, info = env.reset(options={"target": kr})
+    assert info["messages"][1:] == [{"role": "user", "content": f"Position (FEN): {kr}"}]
+    env.step("a1a5")
+    obs, *_, info = env.step("Rh1")
+    assert info["messages"][2:] == [
+        {"role": "assistant", "content": "a1a5"},
+        {"role": "user", "content": f"You played Ra5+. Black played Ke4.\n\nPosition (FEN): {after}"},
+        {"role": "assistant", "content": "Rh1"},
+        {"role": "user",
+         "content": f"Rh1 is not a legal move here: the board is unchanged.\n\nPosition (FEN): {after}"},
+    ]
+    # the observation shows the move in SAN however it was said, as the reply does
+    assert obs.endswith("\n\n> Ra5+\nYou played Ra5+. Black played Ke4.\n> Rh1\n"
+                        f"Rh1 is not a legal move here: the board is unchanged.\nPosition (FEN): {after}\n")
+    empty = ". . . . . . . .\n"
+    env = gym.make("archer/ChessEndgame-v0", show_board=True)
+    obs, info = env.reset(options={"target": kr})
+    board = empty * 3 + ". . . . k . . .\n" + empty * 3 + "R . . . K . . ."
+    assert info["messages"][1:] == [{"role": "user", "content": f"Position (FEN): {kr}\n{board}"}]
+    assert obs.endswith(f"\n\nPosition (FEN): {kr}\n{board}\n")
+    obs, *_, info = env.step("a1a5")
+    board = empty * 3 + "R . . . . . . .\n. . . . k . . .\n" + empty * 2 + ". . . . K . . ."
+    assert info["messages"][2:] == [{"role": "assistant", "content": "a1a5"},
+                                    {"role": "user", "content": "You played Ra5+. Black played Ke4.\n\n"
+                                     f"Position (FEN): {after}\n{board}"}]
+    assert obs.endswith(f"\n\n> Ra5+\nYou played Ra5+. Black played Ke4.\nPosition (FEN): {after}\n{board}\n")

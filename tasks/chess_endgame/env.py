@@ -6,6 +6,7 @@ from typing import Any
 
 import chess
 
+from archer_gym.chat import split_dialogue, split_user_message
 from archer_gym.env import MAX_OBSERVATION_LENGTH, StepResult, TextGameEnv, clean_text
 from tasks.chess_endgame.engine import SETUPS, Defender, RandomMover, Stockfish, load_positions, outcome, setup_of
 
@@ -14,6 +15,7 @@ OPPONENTS = ("defender", "random", "stockfish")
 #: mated, 0 for every other move and for a draw.
 REWARD_WIN, REWARD_LOSS, REWARD_ILLEGAL, REWARD_MOVE, REWARD_DRAW = 1.0, -1.0, -1.0, 0.0, 0.0
 STATE_PREFIX = "Position (FEN): "
+PLAYED_PREFIX = "You played "
 NOT_A_MOVE = "That is not a move: say one move in SAN (Qd5, Kxe2, Ra8+) or UCI (d1d5)."
 _ECHO_CHARS = 60
 _DRAW_TEXT = {
@@ -103,6 +105,10 @@ class ChessEndgameEnv(TextGameEnv):
     - ``fen`` (str): the position after the turn; ``outcome`` (str): ``""`` while the game goes on, else one of
       ``checkmate``, ``stalemate``, ``insufficient_material``, ``threefold_repetition``, ``fifty_moves``.
     - ``episode`` (dict, at episode end only): ``return``, ``length``, ``success``, ``target``.
+    - ``messages`` (list[dict], every step and reset): the whole episode as OpenAI chat messages (system: the
+      instruction; a first user message: the start position's FEN line; assistant: the moves as read; user: the
+      reply, a blank line, then the FEN line after the turn; with ``show_board`` the diagram follows each FEN
+      line). See :mod:`archer_gym.chat`.
 
     ## Arguments
     - ``setups``: which of ``kQK``, ``kRK``, ``kQRK``, ``kRRK`` the shipped positions come from (all four).
@@ -181,10 +187,10 @@ class ChessEndgameEnv(TextGameEnv):
             text = f"{echo} is not a legal move here: the board is unchanged." if why == "illegal" else NOT_A_MOVE
             info["fen"] = self.board.fen()
             return StepResult(reward=REWARD_ILLEGAL, terminated=False, success=False, reply=text,
-                              history_lines=[f"> {echo}", text], info=info)
+                              history_lines=self.transcript_lines(action, text), info=info)
         san = self.board.san(move)
         self.board.push(move)
-        info["move"], text = san, f"You played {san}."
+        info["move"], text = san, f"{PLAYED_PREFIX}{san}."
         reward, ended = REWARD_MOVE, outcome(self.board)
         if ended == "checkmate":
             reward, text = REWARD_WIN, f"{text} Checkmate: you win."
@@ -202,7 +208,19 @@ class ChessEndgameEnv(TextGameEnv):
                 reward, text = REWARD_DRAW, f"{text} {_DRAW_TEXT[ended]}"
         info.update(fen=self.board.fen(), outcome=ended)
         return StepResult(reward=reward, terminated=bool(ended), success=ended == "checkmate" and reward > 0,
-                          reply=text, history_lines=[f"> {san}", text], info=info)
+                          reply=text, history_lines=self.transcript_lines(action, text), info=info)
+
+    def transcript_lines(self, action: str, reply: str) -> list[str]:
+        """``> <move in SAN>`` for a played move (however it was said: ``d1d5``, ``Qd5!``), read from the reply
+        (``You played <SAN>. ...``), else the text cut to 60 characters; then the reply. Only a played move's
+        reply starts so: the reply to text that was not played is :data:`NOT_A_MOVE` or the text then ``is not a
+        legal move here``, and such text never starts with ``You played`` (its move part would hold a space, so it
+        is no move). The chat messages keep the action and the reply, so :meth:`observation_from_messages` writes
+        the same lines."""
+        if reply.startswith(PLAYED_PREFIX):
+            return [f"> {reply[len(PLAYED_PREFIX):].split('.', 1)[0]}", reply]  # SAN holds no "."
+        echo = (action[:_ECHO_CHARS] + ("..." if len(action) > _ECHO_CHARS else "")) or "(nothing)"
+        return [f"> {echo}", reply]
 
     def state_text(self) -> str:
         """The position as the agent sees it: the FEN line (and the diagram with ``show_board``)."""
@@ -211,8 +229,25 @@ class ChessEndgameEnv(TextGameEnv):
 
     def observation(self) -> str:
         recent = self._history[-2 * self.history_turns:] if self.history_turns else []
-        text = "\n".join([self.instruction(), ""] + recent + [self.state_text()]) + "\n"
-        return clean_text(text, MAX_OBSERVATION_LENGTH)
+        return self._observation(self.instruction(), recent, self.state_text())
+
+    @staticmethod
+    def _observation(instruction: str, recent: list[str], state: str) -> str:
+        return clean_text("\n".join([instruction, ""] + recent + [state]) + "\n", MAX_OBSERVATION_LENGTH)
+
+    def chat_view(self) -> str:
+        """The position (the FEN line, and the diagram with ``show_board``): after every reply in the chat messages
+        and alone before the first turn."""
+        return self.state_text()
+
+    def observation_from_messages(self, messages) -> str:
+        """The observation shows the last ``history_turns`` turns and the position; the messages keep every turn
+        and the position after each."""
+        instruction, opening, turns = split_dialogue(messages)
+        lines = [line for action, user in turns for line in self.transcript_lines(action, split_user_message(user)[0])]
+        recent = lines[-2 * self.history_turns:] if self.history_turns else []
+        state = split_user_message(turns[-1][1])[1] if turns else (opening or "")
+        return self._observation(instruction, recent, state)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[str, dict]:
         obs, info = super().reset(seed=seed, options=options)
