@@ -7,7 +7,9 @@ The page holds the run's learning curve (``metrics.csv``, an inline SVG) and, fo
 run's final checkpoint, the dialogue turn by turn with each turn's reward. Where the run has an utterance-level
 critic (ArCHer, CHAI), each utterance also shows the critic's ``Q(s, a) = min(Q1, Q2)``, ``V(s) = min(V1, V2)`` and
 the advantage ``A = Q - V`` that ArCHer's actor is trained on, coloured green (A > 0) or red (A < 0), stronger with
-|A|. The page has no external assets (inline CSS, no script), so it can be mailed or attached to an issue.
+|A|. The page shows each utterance as the env read it (the chat messages' text: characters outside the charset
+mapped, cut to the action space's length); the critic scores it as the actor sampled it, as in training. The page has
+no external assets (inline CSS, no script), so it can be mailed or attached to an issue.
 
 The episodes are played as the trainer evaluates: the run's algorithm is rebuilt and its modules loaded from the
 checkpoint (as ``--resume`` does, so CHAI acts with its best-of-k pick), acting through ``eval_act`` on the eval
@@ -74,7 +76,7 @@ def load_run_algorithm(run_dir):
     (from the cache, built if missing) and every module (actor, critic, ...) loaded from the checkpoint, as the
     trainer's ``--resume`` does. ``FileNotFoundError`` / ``ValueError`` (``CheckpointError``) with one-line messages."""
     from agents.algos import build_algorithm
-    from agents.checkpoint import find_checkpoint, load_checkpoint
+    from agents.checkpoint import find_checkpoint, load_checkpoint, verify_checkpoint
     from agents.sft import load_sft_actor, run_sft
     from agents.trainer import TrainConfig
 
@@ -84,6 +86,7 @@ def load_run_algorithm(run_dir):
     ckpt = find_checkpoint(run_dir / "checkpoint")
     if ckpt is None:
         raise FileNotFoundError(f"{run_dir} has no checkpoint")
+    verify_checkpoint(ckpt)  # a corrupt file stops here, before any model is built
     cfg = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
     actor = load_sft_actor(run_sft(cfg.sft, progress=False), cfg.model)
     algo = build_algorithm(cfg.algo, actor, cfg.algorithm_config(), cfg.model, seed=cfg.seed,
@@ -362,6 +365,10 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=positive_int, default=1)
     a = p.parse_args(argv)
     run = Path(a.run)
+    if not run.exists():
+        p.error(f"{a.run} does not exist; give a training run directory (python -m agents.train --out DIR)")
+    if not run.is_dir():
+        p.error(f"{a.run} is not a training run (a file, not a run directory)")
     out = Path(a.out) if a.out else run / "viewer.html"
     if out.is_dir():
         p.error(f"--out {out} is a directory; give a file name such as {out / 'viewer.html'}")
