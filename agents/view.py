@@ -14,7 +14,10 @@ no external assets (inline CSS, no script), so it can be mailed or attached to a
 The episodes are played as the trainer evaluates: the run's algorithm is rebuilt and its modules loaded from the
 checkpoint (as ``--resume`` does, so CHAI acts with its best-of-k pick), acting through ``eval_act`` on the eval
 split's fixed starts (:func:`agents.evaluate.eval_specs`, seed ``EVAL_SEED``), the eval noise reset to the same seed.
-With ``--greedy`` the K episodes are the first K of every greedy curve point's eval episodes at the final checkpoint.
+Acting is greedy by default: greedy episodes do not depend on their batch-mates, so the K episodes are the first K of
+the final curve point's greedy eval episodes (``eval_return`` in ``metrics.csv``), whatever K. ``--sampled`` samples at
+temperature 1 with the eval noise seeded as the trainer seeds it; sampled episodes then depend on K (the noise is
+drawn over the batch), so episode 1 of ``--episodes 4`` and of ``--episodes 8`` may differ.
 The chat messages (:mod:`archer_gym.chat`) come from replaying each episode's actions (:func:`archer_gym.dataset.
 replay_row`), which also checks the env plays them the same way again.
 """
@@ -328,7 +331,7 @@ def render_html(views: list[EpisodeView], *, title: str, summary: dict, curve: s
     return "\n".join(parts) + "\n"
 
 
-def build_page(run_dir, *, episodes: int = 5, greedy: bool = False) -> tuple[str, list[EpisodeView]]:
+def build_page(run_dir, *, episodes: int = 5, greedy: bool = True) -> tuple[str, list[EpisodeView]]:
     """``(html, views)`` for a run directory: see the module docstring."""
     run_dir = Path(run_dir)
     algo, cfg = load_run_algorithm(run_dir)
@@ -341,7 +344,7 @@ def build_page(run_dir, *, episodes: int = 5, greedy: bool = False) -> tuple[str
     mean = sum(v.ret for v in views) / max(len(views), 1)
     summary = {"env": cfg.env_id, "algorithm": cfg.algo, "seed": cfg.seed,
                "trained": f"{last.get('trajectories', '?')} trajectories",
-               "acting": "greedy" if greedy else "sampled (temperature 1, eval noise seeded)",
+               "acting": "greedy" if greedy else "sampled (temperature 1, eval noise seeded as the trainer's)",
                "these episodes' mean return": f"{mean:.3f}",
                "eval split starts": f"the first {len(views)}"}
     title = f"{cfg.algo} on {cfg.env_id}: {run_dir.resolve().name}"
@@ -351,7 +354,7 @@ def build_page(run_dir, *, episodes: int = 5, greedy: bool = False) -> tuple[str
 
 
 def main(argv=None) -> int:
-    """``python -m agents.view RUN_DIR [--episodes K] [--out FILE.html] [--greedy]``: one self-contained HTML page of
+    """``python -m agents.view RUN_DIR [--episodes K] [--out FILE.html] [--sampled]``: one self-contained HTML page of
     K eval episodes of the run's final checkpoint, turn by turn with rewards and (ArCHer, CHAI) the critic's Q, V and
     advantage of each utterance, and the run's learning curve."""
     from archer_gym.cli import ArgumentParser, positive_int
@@ -361,7 +364,8 @@ def main(argv=None) -> int:
     p.add_argument("run", help="a training run directory (config.json, metrics.csv, checkpoint/)")
     p.add_argument("--episodes", type=positive_int, default=5, help="eval episodes to show (default 5)")
     p.add_argument("--out", default=None, help="the HTML file to write (default RUN/viewer.html)")
-    p.add_argument("--greedy", action="store_true", help="greedy decoding (default: sampled at temperature 1)")
+    p.add_argument("--sampled", action="store_true",
+                   help="sample at temperature 1 (default: greedy, the episodes of the curve's eval_return)")
     p.add_argument("--threads", type=positive_int, default=1)
     a = p.parse_args(argv)
     run = Path(a.run)
@@ -376,7 +380,7 @@ def main(argv=None) -> int:
         p.error(f"--out {out}: {out.parent} is not a directory")
     torch.set_num_threads(a.threads)
     try:
-        page, views = build_page(run, episodes=a.episodes, greedy=a.greedy)
+        page, views = build_page(run, episodes=a.episodes, greedy=not a.sampled)
     except (FileNotFoundError, CheckpointError, KeyError, ValueError) as e:
         p.error(f"{run}: {e}" if str(run) not in str(e) else e)
     out.parent.mkdir(parents=True, exist_ok=True)

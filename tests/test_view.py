@@ -40,7 +40,7 @@ def runs(tmp_path_factory):
     out = {}
     for algo in ("archer", "ppo"):
         cfg = TrainConfig(algo=algo, env_id=ENV, trajectories=16, rollout_trajectories=16, num_envs=8, eval_every=16,
-                          eval_episodes=4, eval_sampled=False, out=str(root / algo), start_episodes=16,
+                          eval_episodes=EPISODES, eval_sampled=False, out=str(root / algo), start_episodes=16,
                           sft=SFTConfig(env_id=ENV, episodes=200, epochs=2, model=ModelConfig()),
                           algo_config={"warmup_iterations": 0, "critic_updates": 2, "batch_size": 16,
                                        "critic_warmup_steps": 4} if algo == "archer" else {})
@@ -116,7 +116,7 @@ def reference_episodes(run: Path):
 
 @pytest.mark.parametrize("algo", ["archer", "ppo"])
 def test_page_holds_every_turn_of_every_episode(runs, tmp_path, algo):
-    text, _ = render(runs[algo], tmp_path, "--greedy")
+    text, _ = render(runs[algo], tmp_path)  # greedy: the episodes of the curve's last eval_return
     page = read_page(text)
     played, dialogues = reference_episodes(runs[algo])
     assert len(page.episodes) == EPISODES
@@ -129,6 +129,8 @@ def test_page_holds_every_turn_of_every_episode(runs, tmp_path, algo):
             assert turn["utterance"] == utterance  # the utterance as the env read it
             assert turn["reply"] == user and user.startswith(reply)
             assert float(turn["attrs"]["data-reward"]) == tr.reward
+    last = view.read_metrics(runs[algo] / "metrics.csv")[-1]
+    assert sum(ep.ret for ep in played) / EPISODES == pytest.approx(float(last["eval_return"]))
     # self-contained: nothing is fetched (the SVG's xmlns is a name, not a request)
     assert not [t for t, a in page.tags if t in ("link", "script", "img", "iframe") or "src" in a]
     assert "url(" not in text and "<svg" in text
@@ -136,7 +138,7 @@ def test_page_holds_every_turn_of_every_episode(runs, tmp_path, algo):
 
 def test_critic_values_shown_for_archer_from_its_checkpoint(runs, tmp_path):
     run = runs["archer"]
-    text = render(run, tmp_path)[0]
+    text = render(run, tmp_path, "--sampled")[0]
     page = read_page(text)
     turns = [t for e in page.episodes for t in e["turns"]]
     assert len(turns) >= EPISODES
