@@ -17,7 +17,8 @@ split's fixed starts (:func:`agents.evaluate.eval_specs`, seed ``EVAL_SEED``), t
 Acting is greedy by default: greedy episodes do not depend on their batch-mates, so the K episodes are the first K of
 the final curve point's greedy eval episodes (``eval_return`` in ``metrics.csv``), whatever K. ``--sampled`` samples at
 temperature 1 with the eval noise seeded as the trainer seeds it; sampled episodes then depend on K (the noise is
-drawn over the batch), so episode 1 of ``--episodes 4`` and of ``--episodes 8`` may differ.
+drawn over the batch), so episode 1 of ``--episodes 4`` and of ``--episodes 8`` may differ. So do CHAI's, which
+samples its k candidates in either mode.
 The chat messages (:mod:`archer_gym.chat`) come from replaying each episode's actions (:func:`archer_gym.dataset.
 replay_row`), which also checks the env plays them the same way again.
 """

@@ -33,17 +33,19 @@ EPISODES = 3
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """One-iteration toy runs of ArCHer (a critic) and PPO (none), in a cache of their own."""
+    """One-iteration toy runs of ArCHer and CHAI (a critic) and PPO (none), in a cache of their own."""
     root = tmp_path_factory.mktemp("view")
     old = os.environ.get("ARCHER_GYM_CACHE")
     os.environ["ARCHER_GYM_CACHE"] = str(root / "cache")
     out = {}
-    for algo in ("archer", "ppo"):
+    small_critic = {"critic_updates": 2, "batch_size": 16, "critic_warmup_steps": 4}
+    algo_config = {"archer": {"warmup_iterations": 0, **small_critic}, "ppo": {},
+                   "chai": {"k": 2, **{f"critic.{k}": v for k, v in small_critic.items()}}}
+    for algo in ("archer", "chai", "ppo"):
         cfg = TrainConfig(algo=algo, env_id=ENV, trajectories=16, rollout_trajectories=16, num_envs=8, eval_every=16,
                           eval_episodes=EPISODES, eval_sampled=False, out=str(root / algo), start_episodes=16,
                           sft=SFTConfig(env_id=ENV, episodes=200, epochs=2, model=ModelConfig()),
-                          algo_config={"warmup_iterations": 0, "critic_updates": 2, "batch_size": 16,
-                                       "critic_warmup_steps": 4} if algo == "archer" else {})
+                          algo_config=algo_config[algo])
         Trainer(cfg, progress=False).train()
         out[algo] = root / algo
     yield out
@@ -114,7 +116,7 @@ def reference_episodes(run: Path):
     return played, dialogues
 
 
-@pytest.mark.parametrize("algo", ["archer", "ppo"])
+@pytest.mark.parametrize("algo", ["archer", "ppo"])  # (CHAI acts by best-of-k samples: its critic test checks it)
 def test_page_holds_every_turn_of_every_episode(runs, tmp_path, algo):
     text, _ = render(runs[algo], tmp_path)  # greedy: the episodes of the curve's last eval_return
     page = read_page(text)
@@ -136,8 +138,9 @@ def test_page_holds_every_turn_of_every_episode(runs, tmp_path, algo):
     assert "url(" not in text and "<svg" in text
 
 
-def test_critic_values_shown_for_archer_from_its_checkpoint(runs, tmp_path):
-    run = runs["archer"]
+@pytest.mark.parametrize("algo", ["archer", "chai"])
+def test_critic_values_shown_from_the_checkpoint(runs, tmp_path, algo):
+    run = runs[algo]
     text = render(run, tmp_path, "--sampled")[0]
     page = read_page(text)
     turns = [t for e in page.episodes for t in e["turns"]]
