@@ -56,6 +56,7 @@ CASES = [
     # a run that cannot be resumed
     (train_cli, ["--resume", "--out", "{lost_run}"], "no checkpoint"),
     (train_cli, ["--out", "{crashed_run}"], "--resume"),
+    (train_cli, ["--report-to", "mlflow"], "mlflow"),
     # agents.sft
     (sft_cli, ["--env", "archer/Nope-v0"], "archer/Nope-v0"),
     (sft_cli, ["--episodes", "0"], "0"),
@@ -141,3 +142,16 @@ def test_bad_input_is_one_line_and_status_2(module, argv, fragment, paths, capsy
     prog = PROGS[module]
     assert lines[0].startswith(prog) and ": error: " in lines[0], lines[0]
     assert fragment in lines[0], lines[0]
+
+
+def test_report_to_wandb_without_wandb_is_one_line(paths, capsys, monkeypatch):
+    """Asked for W&B where it is not installed: one line naming the fix, before any model is built."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "wandb", None)  # `import wandb` raises ImportError, installed or not
+    with pytest.raises(SystemExit) as exc:
+        train_cli.main(["--env", ENV, "--report-to", "wandb", "--out", str(paths["file"].parent / "w")])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith("python -m agents.train: error: ") and "pip install wandb" in lines[0]
+    assert not (paths["file"].parent / "w").exists()
