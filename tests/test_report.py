@@ -20,8 +20,8 @@ ENV = "archer/ToyColour-v0"
 
 def argv(out, *extra):
     return ["--env", ENV, "--algo", "ppo", "--trajectories", "16", "--rollout-trajectories", "16", "--num-envs", "8",
-            "--eval-every", "16", "--eval-episodes", "2", "--sft-episodes", "200", "--sft-epochs", "2", "--threads", "1",
-            "--no-progress", "--out", str(out), *extra]
+            "--eval-every", "16", "--eval-episodes", "2", "--sft-episodes", "200", "--sft-epochs", "2",
+            "--threads", "1", "--no-progress", "--out", str(out), *extra]
 
 
 class FakeRun:
