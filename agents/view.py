@@ -254,6 +254,10 @@ h1 { font-size: 20px; margin: 0 0 4px; } h2 { font-size: 16px; margin: 24px 0 8p
 .legend { display: flex; align-items: center; gap: 10px; margin: 8px 0 16px; flex-wrap: wrap; }
 .legend .bar { width: 220px; height: 14px; border: 1px solid #999;
                background: linear-gradient(to right, rgb(214,39,40), #fff, rgb(44,160,44)); }
+.top { display: flex; flex-wrap: wrap; gap: 0 32px; align-items: flex-start; }
+.overview { border-collapse: collapse; margin: 4px 0 12px; font-size: 13px; }
+.overview th, .overview td { border-bottom: 1px solid #ddd; padding: 2px 10px; text-align: right; }
+.overview th:nth-child(2), .overview td:nth-child(2) { text-align: left; }
 .episode { border: 1px solid #ccc; border-radius: 6px; margin: 14px 0; padding: 10px 14px; }
 .episode h3 { font-size: 15px; margin: 0 0 6px; }
 .ok { color: #1a7f37; } .fail { color: #b42318; }
@@ -281,6 +285,21 @@ def _value(cls: str, label: str, x: float | None) -> str:
     return f'<span class="{cls}">{label} {x:+.3f}</span>' if x is not None else ""
 
 
+def overview_table(views: list[EpisodeView], has_critic: bool) -> str:
+    """One row per episode (linked to it): target, turns, return, solved and, with a critic, the mean advantage."""
+    head = "<th>#</th><th>target</th><th>turns</th><th>return</th><th>solved</th>" + (
+        "<th>mean A</th>" if has_critic else "")
+    rows = []
+    for v in views:
+        cells = (f'<td><a href="#episode-{v.index}">{v.index + 1}</a></td><td>{html.escape(v.target)}</td>'
+                 f"<td>{len(v.turns)}</td><td>{v.ret:g}</td><td>{'yes' if v.success else 'no'}</td>")
+        if has_critic:
+            advs = [t.advantage for t in v.turns if t.advantage is not None]
+            cells += f"<td>{sum(advs) / len(advs):+.3f}</td>" if advs else "<td></td>"
+        rows.append(f"<tr>{cells}</tr>")
+    return f'<table class="overview"><tr>{head}</tr>{"".join(rows)}</table>'
+
+
 def render_html(views: list[EpisodeView], *, title: str, summary: dict, curve: str, has_critic: bool,
                 algo: str) -> str:
     """The whole page (see the module docstring). Each episode is ``<section class="episode" data-turns=N>``, each
@@ -293,9 +312,10 @@ def render_html(views: list[EpisodeView], *, title: str, summary: dict, curve: s
              f"<title>{esc(title)}</title><style>{CSS}</style></head><body>",
              f"<h1>{esc(title)}</h1>",
              '<p class="meta">' + " · ".join(f"{esc(k)}: {esc(str(v))}" for k, v in summary.items()) + "</p>"]
-    parts.append("<h2>Learning curve</h2>")
+    parts.append('<div class="top"><div><h2>Learning curve</h2>')
     parts.append(curve or '<p class="note">No evaluation rows in metrics.csv to draw.</p>')
-    parts.append(f"<h2>Episodes ({len(views)})</h2>")
+    parts.append(f"</div><div><h2>Episodes ({len(views)})</h2>")
+    parts.append(overview_table(views, has_critic) + "</div></div>")
     if has_critic:
         parts.append(
             '<div class="legend" id="legend"><span>advantage A = min Q(s, a) − min V(s):</span>'

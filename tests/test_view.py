@@ -123,6 +123,8 @@ def test_page_holds_every_turn_of_every_episode(runs, tmp_path, algo):
     played, dialogues = reference_episodes(runs[algo])
     assert len(page.episodes) == EPISODES
     assert f"Episodes ({EPISODES})" in text
+    links = [a["href"] for t, a in page.tags if t == "a"]  # the overview table links every episode
+    assert links == [f"#{e['attrs']['id']}" for e in page.episodes]
     for shown, ep, (turns, replies) in zip(page.episodes, played, dialogues):
         assert int(shown["attrs"]["data-turns"]) == len(shown["turns"]) == ep.length == len(turns) > 0
         assert float(shown["attrs"]["data-return"]) == pytest.approx(ep.ret)
