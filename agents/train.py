@@ -25,7 +25,7 @@ from agents.checkpoint import CheckpointError
 from agents.critic import POOLINGS
 from agents.models import CRITIC_CHOICES, ModelConfig
 from agents.sft import SFTConfig
-from agents.trainer import TrainConfig, Trainer
+from agents.trainer import REPORT_TO, WANDB_MISSING, TrainConfig, Trainer
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="off-policy methods: also keep the SFT data set in the replay (default: only their own "
                         "rollouts; the critic's offline warm-up uses the SFT data set either way)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--report-to", nargs="+", default=[], choices=REPORT_TO,
+                   help="also send the metrics rows to Weights & Biases (pip install wandb; WANDB_MODE=offline keeps "
+                        "them on disk); TensorBoard gets them whenever it is installed")
     return p
 
 
@@ -138,6 +141,16 @@ def check_paths(a) -> None:
         raise ValueError(f"--actor {a.actor}: no such file or directory (or give 'tiny', 'smollm2' or a hub name)")
 
 
+def check_report_to(a) -> None:
+    """``--report-to wandb`` without wandb installed stops before any model is built (wandb is imported only here and
+    in the trainer, only when asked)."""
+    if "wandb" in a.report_to:
+        try:
+            import wandb  # noqa: F401
+        except ImportError:
+            raise ValueError(WANDB_MISSING) from None
+
+
 def main(argv=None) -> int:
     load_plugins_of(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -145,9 +158,10 @@ def main(argv=None) -> int:
     try:
         cfg = config_from_args(a)
         check_paths(a)
+        check_report_to(a)
         # Building the trainer reads the run directory (resume, checkpoint digests) and loads the models: errors
         # there are the user's inputs (a corrupt checkpoint, an actor that does not load), reported in one line.
-        trainer = Trainer(cfg, resume=a.resume, progress=not a.no_progress)
+        trainer = Trainer(cfg, resume=a.resume, progress=not a.no_progress, report_to=a.report_to)
     except (ValueError, TypeError, OSError, KeyError, CheckpointError) as e:
         parser.error(e)
     rows = trainer.train()

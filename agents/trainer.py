@@ -19,7 +19,9 @@ while training), seconds (training wall-clock, evaluation excluded), train_retur
 iterations since the last row), eval_return / eval_return_ci95 / eval_success / eval_turns / eval_by_target (greedy;
 the last a JSON object of the mean return per eval target),
 eval_sampled_return / eval_sampled_ci95 / eval_sampled_success (temperature 1), then the
-algorithm's update statistics averaged since the last row (losses, advantage, entropy, ...).
+algorithm's update statistics averaged since the last row (losses, advantage, entropy, ...). The same numeric columns
+go, against trajectories, to TensorBoard (``tb/``) when it is installed, and to Weights & Biases when asked
+(``report_to=("wandb",)``, ``--report-to wandb``; see ``_wandb``).
 """
 
 from __future__ import annotations
@@ -212,8 +214,16 @@ class _StopFlag:
             signal.signal(signal.SIGINT, self._old)
 
 
+#: Where ``--report-to`` can send the metrics rows besides metrics.csv (TensorBoard: always, when it is installed).
+REPORT_TO = ("wandb",)
+WANDB_MISSING = "--report-to wandb needs Weights & Biases: pip install wandb (it is not a dependency of archer-gym)"
+
+
 class Trainer:
-    def __init__(self, cfg: TrainConfig, *, resume: bool = False, progress: bool = True):
+    def __init__(self, cfg: TrainConfig, *, resume: bool = False, progress: bool = True, report_to=()):
+        unknown = sorted(set(report_to) - set(REPORT_TO))
+        if unknown:
+            raise ValueError(f"report_to {unknown}: choose from {list(REPORT_TO)}")
         # Several processes only when a launcher (accelerate launch / torchrun) says so; otherwise a no-op.
         self.world = dist.init(cpu=cfg.model.torch_device().type == "cpu")
         self.rank = dist.rank()
@@ -291,11 +301,13 @@ class Trainer:
 
             self.vllm = VLLMRollout(self.algo, cfg)
             self.rollout_act = self.vllm.act
-        self.tb = None
+        self.tb = self.wandb = None
         if self.main:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "config.json").write_text(json.dumps(_jsonable(cfg), indent=2))
             self.tb = _tensorboard(self.out)
+            if "wandb" in report_to:
+                self.wandb = _wandb(self.out, cfg)
         dist.barrier()
 
     def _main_first(self, fn):
@@ -371,10 +383,12 @@ class Trainer:
         self.rows.append(row)
         if self.main:
             write_csv_atomic(self.out / "metrics.csv", self.rows)
+        scalars = {k: v for k, v in row.items() if isinstance(v, (int, float)) and k not in ("seed",)}
         if self.tb is not None:
-            for k, v in row.items():
-                if isinstance(v, (int, float)) and k not in ("seed",):
-                    self.tb.add_scalar(k, v, self.counts.trajectories)
+            for k, v in scalars.items():
+                self.tb.add_scalar(k, v, self.counts.trajectories)
+        if self.wandb is not None:
+            self.wandb.log(scalars, step=self.counts.trajectories)  # W&B's step: trajectories, as the curves'
         return row
 
     def _evaluate_mode(self, greedy: bool) -> dict:
@@ -477,6 +491,9 @@ class Trainer:
                     print(f"saved {self.ckpt_dir} at {self.counts.trajectories} trajectories; continue with --resume")
         bar.close()
         self.venv.close()
+        if self.wandb is not None:
+            self.wandb.finish()
+            self.wandb = None
         if self.probe_env is not None:
             self.probe_env.close()
         dist.check_replicas(self.algo.modules())  # several processes: the replicas must still agree
@@ -571,5 +588,24 @@ def _tensorboard(out: Path):
     return SummaryWriter(str(out / "tb"))
 
 
-def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> list[dict]:
-    return Trainer(cfg, resume=resume, progress=progress).train()
+def _wandb(out: Path, cfg: TrainConfig):
+    """A Weights & Biases run for the run directory ``out``; wandb is imported only here, when asked. The W&B run id is
+    kept in ``out/wandb_id``, so a resumed run (``--resume``) continues the same W&B run. W&B's own environment
+    settings apply: ``WANDB_MODE=offline`` keeps it on disk (``out/wandb/``, ``wandb sync`` uploads it later),
+    ``WANDB_PROJECT`` (default ``archer-gym``), ``WANDB_ENTITY``."""
+    try:
+        import wandb
+    except ImportError:
+        raise ImportError(WANDB_MISSING) from None
+    import uuid
+
+    id_file = out / "wandb_id"
+    run_id = id_file.read_text().strip() if id_file.exists() else uuid.uuid4().hex[:12]
+    id_file.write_text(run_id + "\n")
+    return wandb.init(project=os.environ.get("WANDB_PROJECT", "archer-gym"), id=run_id, resume="allow",
+                      name=f"{cfg.algo}-{cfg.env_id.split('/')[-1]}-seed{cfg.seed}", dir=str(out),
+                      config=_jsonable(cfg))
+
+
+def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True, report_to=()) -> list[dict]:
+    return Trainer(cfg, resume=resume, progress=progress, report_to=report_to).train()

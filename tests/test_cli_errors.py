@@ -1,4 +1,4 @@
-"""Every bad command-line input to the five entry points is ONE line on stderr and exit status 2 (argparse's
+"""Every bad command-line input to the six entry points is ONE line on stderr and exit status 2 (argparse's
 convention), never a traceback (issue 15, item 5). Cases are the classes of bad input: unknown names, out-of-range
 and non-numeric numbers, paths that are files or missing, malformed and ill-typed --algo-arg, a run directory
 that cannot be resumed."""
@@ -9,6 +9,7 @@ import archer_gym.__main__ as gym_cli
 from agents import evaluate as eval_cli
 from agents import sft as sft_cli
 from agents import train as train_cli
+from agents import view as view_cli
 from baselines import compare as compare_cli
 from tests import toy  # noqa: F401  (registers archer/ToyColour-v0)
 
@@ -55,6 +56,7 @@ CASES = [
     # a run that cannot be resumed
     (train_cli, ["--resume", "--out", "{lost_run}"], "no checkpoint"),
     (train_cli, ["--out", "{crashed_run}"], "--resume"),
+    (train_cli, ["--report-to", "mlflow"], "mlflow"),
     # agents.sft
     (sft_cli, ["--env", "archer/Nope-v0"], "archer/Nope-v0"),
     (sft_cli, ["--episodes", "0"], "0"),
@@ -93,9 +95,20 @@ CASES += [
     (eval_cli, ["{file}"], "not a training run"),
     (eval_cli, ["{lost_run}"], "no config.json"),
     (eval_cli, ["{lost_run}", "--episodes", "0"], "0"),
+    # python -m agents.view
+    (view_cli, [], "required"),
+    (view_cli, ["{file}"], "not a training run"),
+    (view_cli, ["./no/such/run"], "./no/such/run"),
+    (view_cli, ["{lost_run}"], "no config.json"),
+    (view_cli, ["{no_checkpoint_run}"], "has no checkpoint"),
+    (view_cli, ["{lost_run}", "--episodes", "0"], "0"),
+    (view_cli, ["{lost_run}", "--episodes", "x"], "x"),
+    (view_cli, ["{lost_run}", "--out", "{lost_run}"], "is a directory"),
+    (view_cli, ["{lost_run}", "--out", "{file}/page.html"], "is not a directory"),
 ]
 PROGS = {eval_cli: "python -m agents.evaluate", train_cli: "python -m agents.train", sft_cli: "python -m agents.sft",
-         compare_cli: "python baselines/compare.py", gym_cli: "python -m archer_gym"}
+         compare_cli: "python baselines/compare.py", gym_cli: "python -m archer_gym",
+         view_cli: "python -m agents.view"}
 
 
 @pytest.fixture
@@ -108,7 +121,10 @@ def paths(tmp_path, monkeypatch):
     (lost / "metrics.csv").write_text("iteration\n0\n")
     crashed = tmp_path / "crashed_run"  # only checkpoint.old/ survived a crash mid-save
     (crashed / "checkpoint.old").mkdir(parents=True)
-    return {"file": file, "lost_run": lost, "crashed_run": crashed}
+    no_ckpt = tmp_path / "no_checkpoint_run"  # a run's config, no checkpoint was ever written
+    no_ckpt.mkdir()
+    (no_ckpt / "config.json").write_text("{}")
+    return {"file": file, "lost_run": lost, "crashed_run": crashed, "no_checkpoint_run": no_ckpt}
 
 
 @pytest.mark.parametrize("module,argv,fragment", CASES,
@@ -126,3 +142,16 @@ def test_bad_input_is_one_line_and_status_2(module, argv, fragment, paths, capsy
     prog = PROGS[module]
     assert lines[0].startswith(prog) and ": error: " in lines[0], lines[0]
     assert fragment in lines[0], lines[0]
+
+
+def test_report_to_wandb_without_wandb_is_one_line(paths, capsys, monkeypatch):
+    """Asked for W&B where it is not installed: one line naming the fix, before any model is built."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "wandb", None)  # `import wandb` raises ImportError, installed or not
+    with pytest.raises(SystemExit) as exc:
+        train_cli.main(["--env", ENV, "--report-to", "wandb", "--out", str(paths["file"].parent / "w")])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith("python -m agents.train: error: ") and "pip install wandb" in lines[0]
+    assert not (paths["file"].parent / "w").exists()

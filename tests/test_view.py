@@ -1,0 +1,235 @@
+"""The episode viewer (agents.view, issue 16 item 4) on the toy task: tiny ArCHer and PPO runs of one iteration, each
+rendered to HTML. The page is read back with the stdlib's html.parser (and, where Debian's chromium is installed,
+from the DOM headless Chromium builds), and checked against episodes played apart from the viewer: every turn of
+every episode it claims, its texts and rewards, the critic's values where the run has a critic (recomputed from the
+checkpoint's critic weights) and none where it has not."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import gymnasium as gym
+import pytest
+import torch
+from safetensors.torch import load_model
+
+from agents import view
+from agents.evaluate import actor_act_fn, eval_specs, load_run_actor
+from agents.models import ModelConfig, make_critic
+from agents.rollout import collect
+from agents.sft import SFTConfig
+from agents.trainer import EVAL_SEED, TrainConfig, Trainer
+from archer_gym import make_vec
+from archer_gym.chat import chat_messages, split_dialogue
+from tests import toy  # noqa: F401  (registers archer/ToyColour-v0)
+
+ENV = "archer/ToyColour-v0"
+EPISODES = 3
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """One-iteration toy runs of ArCHer and CHAI (a critic) and PPO (none), in a cache of their own."""
+    root = tmp_path_factory.mktemp("view")
+    old = os.environ.get("ARCHER_GYM_CACHE")
+    os.environ["ARCHER_GYM_CACHE"] = str(root / "cache")
+    out = {}
+    small_critic = {"critic_updates": 2, "batch_size": 16, "critic_warmup_steps": 4}
+    algo_config = {"archer": {"warmup_iterations": 0, **small_critic}, "ppo": {},
+                   "chai": {"k": 2, **{f"critic.{k}": v for k, v in small_critic.items()}}}
+    for algo in ("archer", "chai", "ppo"):
+        cfg = TrainConfig(algo=algo, env_id=ENV, trajectories=16, rollout_trajectories=16, num_envs=8, eval_every=16,
+                          eval_episodes=EPISODES, eval_sampled=False, out=str(root / algo), start_episodes=16,
+                          sft=SFTConfig(env_id=ENV, episodes=200, epochs=2, model=ModelConfig()),
+                          algo_config=algo_config[algo])
+        Trainer(cfg, progress=False).train()
+        out[algo] = root / algo
+    yield out
+    if old is None:
+        os.environ.pop("ARCHER_GYM_CACHE")
+    else:
+        os.environ["ARCHER_GYM_CACHE"] = old
+
+
+class PageReader(HTMLParser):
+    """The episodes a viewer page holds: ``[{"attrs": {...}, "turns": [{"attrs", "utterance", "reply"}]}]``, plus
+    the tags seen (to check the page loads nothing from outside)."""
+
+    def __init__(self):
+        super().__init__()
+        self.episodes: list[dict] = []
+        self.stack: list[str | None] = []  # the text field each open element feeds (None: none)
+        self.tags: list[tuple[str, dict]] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.append((tag, attrs))
+        classes = (attrs.get("class") or "").split()
+        field = self.stack[-1] if self.stack else None
+        if tag == "section" and "episode" in classes:
+            self.episodes.append({"attrs": attrs, "turns": []})
+        elif tag == "div" and "turn" in classes:
+            self.episodes[-1]["turns"].append({"attrs": attrs, "utterance": "", "reply": ""})
+        elif tag == "div" and ("utterance" in classes or "reply" in classes):
+            field = "utterance" if "utterance" in classes else "reply"
+        if tag not in ("meta", "br", "img", "line", "rect", "circle", "polygon", "polyline", "link", "input"):
+            self.stack.append(field)
+
+    def handle_endtag(self, tag):
+        if tag not in ("meta", "br", "img", "line", "rect", "circle", "polygon", "polyline", "link", "input"):
+            self.stack.pop()
+
+    def handle_data(self, data):
+        if self.stack and self.stack[-1] is not None:
+            self.episodes[-1]["turns"][-1][self.stack[-1]] += data
+
+
+def read_page(text: str) -> PageReader:
+    reader = PageReader()
+    reader.feed(text)
+    reader.close()
+    return reader
+
+
+def render(run: Path, tmp_path: Path, *args: str) -> tuple[str, Path]:
+    out = tmp_path / f"{run.name}.html"
+    assert view.main([str(run), "--episodes", str(EPISODES), "--out", str(out), *args]) == 0
+    return out.read_text(encoding="utf-8"), out
+
+
+def reference_episodes(run: Path):
+    """The run's first EPISODES greedy eval episodes, played apart from the viewer (the final actor through
+    agents.evaluate, the same fixed starts), with their chat messages from a replay of the actions."""
+    actor, cfg = load_run_actor(run)
+    played = collect(make_vec(ENV, 2, split="eval"), actor_act_fn(actor, greedy=True),
+                     eval_specs(ENV, EPISODES, EVAL_SEED)).episodes
+    env = gym.make(ENV, split="eval")
+    dialogues = []
+    for ep in played:
+        env.reset(seed=ep.seed, options={"target": ep.target})
+        replies = [env.step(t.action)[4]["reply"] for t in ep.transitions]
+        dialogues.append((split_dialogue(chat_messages(env))[2], replies))
+    return played, dialogues
+
+
+@pytest.mark.parametrize("algo", ["archer", "ppo"])  # (CHAI acts by best-of-k samples: its critic test checks it)
+def test_page_holds_every_turn_of_every_episode(runs, tmp_path, algo):
+    text, _ = render(runs[algo], tmp_path)  # greedy: the episodes of the curve's last eval_return
+    page = read_page(text)
+    played, dialogues = reference_episodes(runs[algo])
+    assert len(page.episodes) == EPISODES
+    assert f"Episodes ({EPISODES})" in text
+    links = [a["href"] for t, a in page.tags if t == "a"]  # the overview table links every episode
+    assert links == [f"#{e['attrs']['id']}" for e in page.episodes]
+    for shown, ep, (turns, replies) in zip(page.episodes, played, dialogues):
+        assert int(shown["attrs"]["data-turns"]) == len(shown["turns"]) == ep.length == len(turns) > 0
+        assert float(shown["attrs"]["data-return"]) == pytest.approx(ep.ret)
+        for t, (turn, tr, (utterance, user), reply) in enumerate(zip(shown["turns"], ep.transitions, turns, replies)):
+            assert int(turn["attrs"]["data-turn"]) == t
+            assert turn["utterance"] == utterance  # the utterance as the env read it
+            assert turn["reply"] == user and user.startswith(reply)
+            assert float(turn["attrs"]["data-reward"]) == tr.reward
+    last = view.read_metrics(runs[algo] / "metrics.csv")[-1]
+    assert sum(ep.ret for ep in played) / EPISODES == pytest.approx(float(last["eval_return"]))
+    # self-contained: nothing is fetched (the SVG's xmlns is a name, not a request)
+    assert not [t for t, a in page.tags if t in ("link", "script", "img", "iframe") or "src" in a]
+    assert "url(" not in text and "<svg" in text
+
+
+@pytest.mark.parametrize("algo", ["archer", "chai"])
+def test_critic_values_shown_from_the_checkpoint(runs, tmp_path, algo):
+    run = runs[algo]
+    text = render(run, tmp_path, "--sampled")[0]
+    page = read_page(text)
+    turns = [t for e in page.episodes for t in e["turns"]]
+    assert len(turns) >= EPISODES
+    # recompute from the checkpoint's critic weights, loaded alone (not through the viewer's algorithm)
+    actor, cfg = load_run_actor(run)
+    critic = make_critic(cfg.model, actor)
+    load_model(critic, str(run / "checkpoint" / "critic.safetensors"))
+    critic.eval()
+    played = view.play_eval_episodes(*view.load_run_algorithm(run), EPISODES, greedy=False)
+    obs = [t.observation for e in played for t in e.transitions]
+    acts = [t.action for e in played for t in e.transitions]
+    assert len(turns) == len(acts)  # (Q is of the utterance as sampled; the page shows it as the env read it)
+    with torch.no_grad():
+        q1, q2, v1, v2 = critic(obs, acts)
+    q, v = torch.minimum(q1, q2).tolist(), torch.minimum(v1, v2).tolist()
+    for turn, qi, vi in zip(turns, q, v):
+        a = turn["attrs"]
+        assert float(a["data-q"]) == pytest.approx(qi, abs=1e-4)
+        assert float(a["data-v"]) == pytest.approx(vi, abs=1e-4)
+        assert float(a["data-advantage"]) == pytest.approx(qi - vi, abs=1e-4)
+    assert 'id="legend"' in text and "advantage A = min Q(s, a)" in text
+
+
+def test_no_critic_values_for_ppo(runs, tmp_path):
+    text = render(runs["ppo"], tmp_path)[0]
+    page = read_page(text)
+    turns = [t for e in page.episodes for t in e["turns"]]
+    assert turns and not any(k in t["attrs"] for t in turns for k in ("data-q", "data-v", "data-advantage"))
+    assert "has no utterance-level critic" in text and "advantage A =" not in text
+
+
+def test_advantage_colours_and_legend(runs, tmp_path):
+    assert view.advantage_colour(1.0, 2.0) == "rgba(44,160,44,0.375)"     # green, half the scale
+    assert view.advantage_colour(-2.0, 2.0) == "rgba(214,39,40,0.750)"    # red, the page's largest |A|
+    assert view.advantage_colour(-9.0, 2.0) == "rgba(214,39,40,0.750)"    # capped
+    assert view.advantage_colour(0.0, 2.0).endswith(",0.000)")
+    text = render(runs["archer"], tmp_path)[0]
+    page = read_page(text)
+    advs = [float(t["attrs"]["data-advantage"]) for e in page.episodes for t in e["turns"]]
+    scale = max(abs(a) for a in advs)
+    assert f"{-scale:+.2f}" in text and f"{scale:+.2f}" in text  # the legend's ends
+    for a in advs:
+        assert f'style="background:{view.advantage_colour(a, scale)}"' in text
+
+
+def test_curve_svg_from_metrics():
+    rows = [{"trajectories": str(n), "eval_return": str(r), "eval_return_ci95": "0.5", "eval_sampled_return": "nan"}
+            for n, r in ((0, -6.0), (64, -5.0), (128, -4.5))]
+    svg = view.curve_svg(rows)
+    greedy = [line for line in svg.splitlines() if line.startswith("<polyline")]
+    assert len(greedy) == 1 and len(greedy[0].split('points="')[1].split('"')[0].split()) == 3
+    assert "sampled" not in svg  # a column of nan draws nothing
+    assert view.curve_svg([]) == "" and view.curve_svg([{"trajectories": "0"}]) == ""
+
+
+def test_corrupt_checkpoint_is_one_line(runs, tmp_path, capsys):
+    run = tmp_path / "copy"
+    shutil.copytree(runs["archer"], run)
+    critic = run / "checkpoint" / "critic.safetensors"
+    data = bytearray(critic.read_bytes())
+    data[-1] ^= 0xFF
+    critic.write_bytes(bytes(data))
+    with pytest.raises(SystemExit) as exc:
+        view.main([str(run), "--out", str(tmp_path / "x.html")])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and len(lines) == 1 and "critic.safetensors" in lines[0], lines
+    assert not (tmp_path / "x.html").exists()
+
+
+def chromium_binary() -> str | None:
+    return next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
+
+
+def test_page_renders_in_headless_chromium(runs, tmp_path):
+    """The DOM headless Chromium builds from the page holds every turn of every episode, with the same texts."""
+    binary = chromium_binary()
+    if binary is None:
+        pytest.skip("no chromium binary on PATH (Debian: apt-get install -y chromium); the DOM render test needs it")
+    text, path = render(runs["archer"], tmp_path)
+    # --no-sandbox: chromium refuses to run as root with its sandbox (CI containers); a profile of its own
+    done = subprocess.run([binary, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'p'}",
+                           "--dump-dom", path.as_uri()], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    dom, source = read_page(done.stdout), read_page(text)
+    assert len(dom.episodes) == EPISODES
+    for shown, src in zip(dom.episodes, source.episodes):
+        assert len(shown["turns"]) == int(src["attrs"]["data-turns"]) == len(src["turns"])
+        assert [(t["utterance"], t["reply"], t["attrs"]) for t in shown["turns"]] == \
+               [(t["utterance"], t["reply"], t["attrs"]) for t in src["turns"]]
