@@ -86,18 +86,24 @@ def main(argv=None) -> int:
     p.add_argument("--json", default=None, help="also write the rows to this file")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
+    from agents.trainer import EVAL_SEED
+    from agents.view import load_run_algorithm
+
     rows = []
-    try:
-        loaded = [(str(r), *load_run_actor(r)) for r in a.runs]
+    try:  # the whole algorithm, as the trainer evaluates it: CHAI acts by its best-of-k pick under its critic
+        loaded = [(str(r), *load_run_algorithm(r)) for r in a.runs]
     except (FileNotFoundError, ValueError) as e:
         p.error(str(e))
     if a.sft or a.sft_only:
+        from agents.algos.base import ActorAlgorithm
         from agents.sft import load_sft_actor, run_sft
         _, _, cfg = loaded[0]
-        sft = ("sft", load_sft_actor(run_sft(cfg.sft, progress=False), cfg.model), cfg)
+        sft = ("sft", ActorAlgorithm(load_sft_actor(run_sft(cfg.sft, progress=False), cfg.model), seed=0), cfg)
         loaded = [sft] if a.sft_only else [sft, *loaded]
-    for name, actor, cfg in loaded:
-        r = evaluate_actor(actor, cfg.env_id, episodes=a.episodes, greedy=a.greedy)
+    for name, algo, cfg in loaded:
+        algo.reset_eval(EVAL_SEED)  # the trainer's eval sampling stream (plain actors: evaluate_actor's, same seed)
+        act = lambda obs, algo=algo: algo.eval_act(obs, a.greedy)  # noqa: E731
+        r = evaluate_act_fn(act, cfg.env_id, episodes=a.episodes, seed=EVAL_SEED)
         rows.append({"run": name, "env_id": cfg.env_id, "greedy": a.greedy, **r})
         print(f"{name}: {r['mean_return']:.3f} ± {r['return_ci95']:.3f} (95% CI), success {r['success_rate']:.3f}, "
               f"{a.episodes} episodes", flush=True)

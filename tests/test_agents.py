@@ -227,3 +227,23 @@ def test_evaluate_cli_reads_a_runs_final_actor(cache, tmp_path):
     from agents.evaluate import evaluate_actor
     assert rows[1]["mean_return"] == evaluate_actor(trainer.actor, ENV, episodes=8, greedy=False)["mean_return"]
     assert rows[0]["mean_return"] == evaluate_actor(sft, ENV, episodes=8, greedy=False)["mean_return"]
+
+
+def test_evaluate_cli_scores_chai_by_its_pick_as_the_trainer_does(cache, tmp_path):
+    """CHAI's policy is the best-of-k pick under its critic, not its (frozen) actor: ``agents.evaluate`` rebuilds the
+    algorithm from the checkpoint, so its figure equals the trainer's own final sampled evaluation (same episodes,
+    same seed). Evaluating the actor alone gave the SFT start's figure for every CHAI run (compare.py at 93e321c)."""
+    import csv
+    import json
+
+    from agents import evaluate as ev
+
+    cfg = TrainConfig(algo="chai", env_id=ENV, trajectories=16, rollout_trajectories=16, num_envs=8, eval_every=16,
+                      eval_episodes=8, out=str(tmp_path / "chai"), sft=sft_cfg(), start_episodes=32,
+                      algo_config={"k": 3, "critic.critic_warmup_steps": 4, "critic.critic_updates": 2,
+                                   "critic.batch_size": 16})
+    Trainer(cfg, progress=False).train()
+    assert ev.main([str(tmp_path / "chai"), "--episodes", "8", "--json", str(tmp_path / "e.json")]) == 0
+    with open(tmp_path / "chai" / "metrics.csv") as f:
+        last = list(csv.DictReader(f))[-1]
+    assert json.loads((tmp_path / "e.json").read_text())[0]["mean_return"] == float(last["eval_sampled_return"])
