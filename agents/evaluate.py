@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import gymnasium as gym
 import torch
 
@@ -43,15 +46,12 @@ def evaluate_actor(actor, env_id: str, *, episodes: int = 100, greedy: bool = Tr
                            num_envs=num_envs, seed=seed)
 
 
-def load_run_actor(run_dir):
-    """The actor of a training run's last checkpoint (``RUN_DIR/checkpoint``): the run's SFT actor (from the cache,
-    built if missing) with the checkpoint's weights."""
-    import json
-    from pathlib import Path
-
-    from safetensors.torch import load_model
-
-    from agents.checkpoint import find_checkpoint, verify_checkpoint
+def load_run_algorithm(run_dir):
+    """``(algorithm, TrainConfig)`` of a training run's last checkpoint: the algorithm rebuilt on the run's SFT actor
+    (from the cache, built if missing) and every module (actor, critic, ...) loaded from the checkpoint, as the
+    trainer's ``--resume`` does. ``FileNotFoundError`` / ``ValueError`` (``CheckpointError``) with one-line messages."""
+    from agents.algos import build_algorithm
+    from agents.checkpoint import find_checkpoint, load_checkpoint, verify_checkpoint
     from agents.sft import load_sft_actor, run_sft
     from agents.trainer import TrainConfig
 
@@ -61,19 +61,25 @@ def load_run_actor(run_dir):
     ckpt = find_checkpoint(run_dir / "checkpoint")
     if ckpt is None:
         raise FileNotFoundError(f"{run_dir} has no checkpoint")
-    verify_checkpoint(ckpt)
+    verify_checkpoint(ckpt)  # a corrupt file stops here, before any model is built
     cfg = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
     actor = load_sft_actor(run_sft(cfg.sft, progress=False), cfg.model)
-    load_model(actor.model, str(Path(ckpt) / "actor.safetensors"))
+    algo = build_algorithm(cfg.algo, actor, cfg.algorithm_config(), cfg.model, seed=cfg.seed,
+                           temperature=cfg.temperature)
+    load_checkpoint(ckpt, modules=algo.modules(), optimizers={}, restore_rng=False)
     actor.model.eval()
-    return actor, cfg
+    return algo, cfg
+
+
+def load_run_actor(run_dir):
+    """``(actor, TrainConfig)``: the actor of a run's last checkpoint (see :func:`load_run_algorithm`)."""
+    algo, cfg = load_run_algorithm(run_dir)
+    return algo.actor, cfg
 
 
 def main(argv=None) -> int:
     """``python -m agents.evaluate RUN_DIR [RUN_DIR ...] --episodes N [--greedy]``: each run's final actor on the eval
     split (its task's, the same starts for every run), one line each; ``--sft`` adds the runs' SFT start."""
-    import json
-
     from archer_gym.cli import ArgumentParser, positive_int
 
     p = ArgumentParser(prog="python -m agents.evaluate", description=main.__doc__)
@@ -87,7 +93,6 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     from agents.trainer import EVAL_SEED
-    from agents.view import load_run_algorithm
 
     rows = []
     try:  # the whole algorithm, as the trainer evaluates it: CHAI acts by its best-of-k pick under its critic

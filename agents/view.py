@@ -38,6 +38,7 @@ import torch
 from archer_gym import Episode, make_vec
 from archer_gym.chat import split_dialogue
 from archer_gym.dataset import replay_row
+from agents.evaluate import load_run_algorithm
 
 #: Chunk of (s, a) pairs per critic call: the critic scores a text the same alone and in any batch.
 CRITIC_CHUNK = 64
@@ -75,31 +76,6 @@ class EpisodeView:
 
 
 # ---------------------------------------------------------------------------------------------------- loading
-def load_run_algorithm(run_dir):
-    """``(algorithm, TrainConfig)`` of a training run's last checkpoint: the algorithm rebuilt on the run's SFT actor
-    (from the cache, built if missing) and every module (actor, critic, ...) loaded from the checkpoint, as the
-    trainer's ``--resume`` does. ``FileNotFoundError`` / ``ValueError`` (``CheckpointError``) with one-line messages."""
-    from agents.algos import build_algorithm
-    from agents.checkpoint import find_checkpoint, load_checkpoint, verify_checkpoint
-    from agents.sft import load_sft_actor, run_sft
-    from agents.trainer import TrainConfig
-
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.json").exists():
-        raise FileNotFoundError(f"{run_dir} is not a training run (no config.json)")
-    ckpt = find_checkpoint(run_dir / "checkpoint")
-    if ckpt is None:
-        raise FileNotFoundError(f"{run_dir} has no checkpoint")
-    verify_checkpoint(ckpt)  # a corrupt file stops here, before any model is built
-    cfg = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
-    actor = load_sft_actor(run_sft(cfg.sft, progress=False), cfg.model)
-    algo = build_algorithm(cfg.algo, actor, cfg.algorithm_config(), cfg.model, seed=cfg.seed,
-                           temperature=cfg.temperature)
-    load_checkpoint(ckpt, modules=algo.modules(), optimizers={}, restore_rng=False)
-    actor.model.eval()
-    return algo, cfg
-
-
 # ---------------------------------------------------------------------------------------------------- playing
 def play_eval_episodes(algo, cfg, episodes: int, *, greedy: bool) -> list[Episode]:
     """``episodes`` eval episodes of the algorithm's policy from the eval split's fixed starts, in start order."""
