@@ -25,8 +25,9 @@ from typing import Any
 
 import gymnasium as gym
 
-from archer_gym.evaluation import summarize
-from archer_gym.records import Episode, Transition
+from archer_gym.chat import chat_messages
+from archer_gym.evaluation import run_episode, summarize
+from archer_gym.records import Episode
 
 #: Appended to the system message: an env reads one utterance per turn.
 FORMAT_HINT = "Reply with your next utterance only, on one line, with no explanation."
@@ -108,16 +109,9 @@ class OpenAIAgent:
         return utterance(c.text)
 
     def play(self, env: gym.Env, *, seed: int | None, target: str, env_id: str) -> Episode:
-        obs, info = env.reset(seed=seed, options={"target": target})
-        ep = Episode(env_id=env_id, target=str(env.unwrapped.target), seed=seed, policy=f"openai:{self.cfg.model}")
-        while True:
-            action = self.act(info["messages"])
-            nxt, r, term, trunc, info = env.step(action)
-            ep.transitions.append(Transition(obs, action, float(r), nxt, bool(term), bool(trunc)))
-            obs = nxt
-            if term or trunc:
-                ep.success = bool(info["episode"]["success"])
-                return ep
+        """One episode, each turn prompted with the episode so far as chat messages (``info["messages"]``)."""
+        return run_episode(env, lambda obs: self.act(chat_messages(env)), seed=seed, options={"target": target},
+                           env_id=env_id, policy_name=f"openai:{self.cfg.model}")
 
     def close(self) -> None:
         self.backend.close()
