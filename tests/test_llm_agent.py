@@ -5,7 +5,7 @@ import json
 import re
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -14,13 +14,14 @@ pytest.importorskip("openai")
 from archer_gym.__main__ import main  # noqa: E402
 from archer_gym.evaluation import evaluate_scripted  # noqa: E402
 from archer_gym.llm_agent import FORMAT_HINT, AgentConfig, evaluate_openai  # noqa: E402
+from tests.loopback import LoopbackServer  # noqa: E402
 
 ENV_ID = "archer/TwentyQuestionsSubset-v0"
 #: The stub guesses these in order, one per turn: the target at index j is found with return -j.
 WORDS = ["Football", "Dog", "Banana", "Truck", "Pants", "Computer", "Piano", "Chair", "Pen", "Scissors"]
 
 
-class StubServer:
+class StubServer(LoopbackServer):
     """Replies to /v1/chat/completions with "Is it a <WORDS[k]>?" where k is the number of assistant messages so far
     (plus a second line the agent must drop). ``fail_first`` requests get HTTP 503 first; ``status`` forces a status."""
 
@@ -67,21 +68,7 @@ class StubServer:
                                                "finish_reason": "stop"}],
                                   "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}})
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.serve(H)
 
 
 def test_llm_agent_summary_matches_the_hand_computed_figures_and_the_scripted_rows(monkeypatch):

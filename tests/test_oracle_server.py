@@ -8,7 +8,7 @@ import http.client
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -20,6 +20,7 @@ from archer_gym.oracles.factory import make_oracle  # noqa: E402
 from archer_gym.oracles.llm import LLMOracle, OracleError, build_messages  # noqa: E402
 from archer_gym.oracles.openai_backend import OpenAIBackend  # noqa: E402
 from archer_gym.oracles.server import OracleServer, build_parser  # noqa: E402
+from tests.loopback import LoopbackServer  # noqa: E402
 
 FACTS = {"dog": {"alive", "animal", "pet"}, "banana": {"alive", "food", "yellow"}, "car": {"metal", "wheels"}}
 
@@ -121,7 +122,7 @@ def test_server_answers_malformed_requests_with_openai_style_errors(kb_server):
 
 
 # --------------------------------------------------------------------------- fault injection
-class FaultServer:
+class FaultServer(LoopbackServer):
     """A stdlib server that misbehaves by ``mode``: "500", "429" (Retry-After: 1 twice, then ok),
     "hang" (sleeps past the client's timeout), "malformed" (200 with broken JSON), "400"."""
 
@@ -181,21 +182,7 @@ class FaultServer:
                           "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}}
                     self._reply(200, json.dumps(ok).encode())
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.serve(H)
 
 
 def _fault_oracle(server: FaultServer, cache, **kw) -> tuple[LLMOracle, list[float]]:
