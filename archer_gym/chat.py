@@ -93,3 +93,15 @@ def observation_messages(observation: str) -> Messages:
     if body:
         out.append({"role": "user", "content": body})
     return out
+
+
+def window_from_messages(messages: Sequence[dict[str, str]], transcript_lines, history_turns: int
+                         ) -> tuple[str, list[str], str]:
+    """``(instruction, the last history_turns turns' transcript lines, the state)`` of the messages of a task whose
+    user messages hold ``reply + "\\n\\n" + state`` (see :func:`split_user_message`): the state after the last turn,
+    or the opening state before any. ``transcript_lines(action, reply)`` is the env's."""
+    instruction, opening, turns = split_dialogue(messages)
+    lines = [line for action, user in turns for line in transcript_lines(action, split_user_message(user)[0])]
+    recent = lines[-2 * history_turns:] if history_turns else []
+    state = split_user_message(turns[-1][1])[1] if turns else (opening or "")
+    return instruction, recent, state

@@ -74,6 +74,12 @@ def clean_text(text: str, max_length: int) -> str:
     return "".join(out)[:max_length]
 
 
+def window_observation(instruction: str, recent: Sequence[str], state: str) -> str:
+    """An observation of the instruction, a blank line, the last turns' transcript lines and the current state (the
+    layout of the envs that show a window of the dialogue beside their state: Maze, ChessEndgame)."""
+    return clean_text("\n".join([instruction, "", *recent, state]) + "\n", MAX_OBSERVATION_LENGTH)
+
+
 def fit_observation(head: str, lines: Sequence[str]) -> str:
     """``head`` (the instruction paragraph and its blank line) then ``lines`` (each ends in "\\n"). Over
     ``MAX_OBSERVATION_LENGTH``, the oldest lines give way to :data:`OMITTED_MARKER`: the instruction and the newest

@@ -6,8 +6,8 @@ from typing import Any
 
 import chess
 
-from archer_gym.chat import split_dialogue, split_user_message
-from archer_gym.env import MAX_OBSERVATION_LENGTH, StepResult, TextGameEnv, clean_text
+from archer_gym.chat import window_from_messages
+from archer_gym.env import StepResult, TextGameEnv, window_observation
 from tasks.chess_endgame.engine import SETUPS, Defender, RandomMover, Stockfish, load_positions, outcome, setup_of
 
 OPPONENTS = ("defender", "random", "stockfish")
@@ -229,11 +229,7 @@ class ChessEndgameEnv(TextGameEnv):
 
     def observation(self) -> str:
         recent = self._history[-2 * self.history_turns:] if self.history_turns else []
-        return self._observation(self.instruction(), recent, self.state_text())
-
-    @staticmethod
-    def _observation(instruction: str, recent: list[str], state: str) -> str:
-        return clean_text("\n".join([instruction, ""] + recent + [state]) + "\n", MAX_OBSERVATION_LENGTH)
+        return window_observation(self.instruction(), recent, self.state_text())
 
     def chat_view(self) -> str:
         """The position (the FEN line, and the diagram with ``show_board``): after every reply in the chat messages
@@ -243,11 +239,7 @@ class ChessEndgameEnv(TextGameEnv):
     def observation_from_messages(self, messages) -> str:
         """The observation shows the last ``history_turns`` turns and the position; the messages keep every turn
         and the position after each."""
-        instruction, opening, turns = split_dialogue(messages)
-        lines = [line for action, user in turns for line in self.transcript_lines(action, split_user_message(user)[0])]
-        recent = lines[-2 * self.history_turns:] if self.history_turns else []
-        state = split_user_message(turns[-1][1])[1] if turns else (opening or "")
-        return self._observation(instruction, recent, state)
+        return window_observation(*window_from_messages(messages, self.transcript_lines, self.history_turns))
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[str, dict]:
         obs, info = super().reset(seed=seed, options=options)

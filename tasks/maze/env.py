@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from archer_gym.chat import split_dialogue, split_user_message
-from archer_gym.env import MAX_OBSERVATION_LENGTH, StepResult, TextGameEnv, clean_text, fit_observation
+from archer_gym.chat import split_dialogue, window_from_messages
+from archer_gym.env import (MAX_OBSERVATION_LENGTH, StepResult, TextGameEnv, clean_text, fit_observation,
+                            window_observation)
 from tasks.maze.layout import LMRL_GOAL, MOVES, OPEN, Pos, describe_walls, fmt, step
 
 OBSERVED = ("full", "partial")
@@ -201,11 +202,7 @@ class MazeEnv(TextGameEnv):
         if self.observed == "partial":
             return super().observation()
         recent = self._history[-2 * self.history_turns:] if self.history_turns else []
-        return self._full_observation(self.instruction(), recent, self.state_line())
-
-    @staticmethod
-    def _full_observation(instruction: str, recent: list[str], state: str) -> str:
-        return clean_text("\n".join([instruction, ""] + recent + [state]) + "\n", MAX_OBSERVATION_LENGTH)
+        return window_observation(self.instruction(), recent, self.state_line())
 
     def chat_view(self) -> str:
         """Fully observed: the state line, after every reply in the chat messages and alone before the first turn.
@@ -216,15 +213,12 @@ class MazeEnv(TextGameEnv):
         return describe_walls(self.position) if self._turn == 0 else ""
 
     def observation_from_messages(self, messages) -> str:
-        instruction, opening, turns = split_dialogue(messages)
         if self.observed == "partial":  # the walls at the start, then the transcript (base observation)
+            instruction, opening, turns = split_dialogue(messages)
             head = clean_text(instruction + "\n\n", MAX_OBSERVATION_LENGTH)
             lines = [opening or ""] + [line for action, reply in turns for line in self.transcript_lines(action, reply)]
             return fit_observation(head, [clean_text(line, MAX_OBSERVATION_LENGTH) + "\n" for line in lines])
-        lines = [line for action, user in turns for line in self.transcript_lines(action, split_user_message(user)[0])]
-        recent = lines[-2 * self.history_turns:] if self.history_turns else []
-        state = split_user_message(turns[-1][1])[1] if turns else (opening or "")
-        return self._full_observation(instruction, recent, state)
+        return window_observation(*window_from_messages(messages, self.transcript_lines, self.history_turns))
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[str, dict]:
         obs, info = super().reset(seed=seed, options=options)
