@@ -118,6 +118,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
         d = dict(d)
+        d.pop("algorithm", None)  # the resolved config written beside it (run_config_json), derived from the rest
         model = ModelConfig(**d.pop("model", {}))
         sft = d.pop("sft", {})
         sft.pop("model", None)
@@ -304,7 +305,7 @@ class Trainer:
         self.tb = self.wandb = None
         if self.main:
             self.out.mkdir(parents=True, exist_ok=True)
-            (self.out / "config.json").write_text(json.dumps(_jsonable(cfg), indent=2))
+            (self.out / "config.json").write_text(json.dumps(run_config_json(cfg), indent=2))
             self.tb = _tensorboard(self.out)
             if "wandb" in report_to:
                 self.wandb = _wandb(self.out, cfg)
@@ -580,6 +581,13 @@ def _jsonable(cfg: TrainConfig) -> dict:
     return json.loads(json.dumps(asdict(cfg)))
 
 
+def run_config_json(cfg: TrainConfig) -> dict:
+    """A run's ``config.json``: the TrainConfig as given (``algo_config`` holds only the overrides) and, under
+    ``"algorithm"``, the algorithm's whole resolved config (every hyper-parameter the run used, defaults included),
+    so a reader of published results sees what made them. ``TrainConfig.from_dict`` ignores the latter."""
+    return {**_jsonable(cfg), "algorithm": json.loads(json.dumps(asdict(cfg.algorithm_config())))}
+
+
 def _tensorboard(out: Path):
     try:
         from torch.utils.tensorboard import SummaryWriter
@@ -604,7 +612,7 @@ def _wandb(out: Path, cfg: TrainConfig):
     id_file.write_text(run_id + "\n")
     return wandb.init(project=os.environ.get("WANDB_PROJECT", "archer-gym"), id=run_id, resume="allow",
                       name=f"{cfg.algo}-{cfg.env_id.split('/')[-1]}-seed{cfg.seed}", dir=str(out),
-                      config=_jsonable(cfg))
+                      config=run_config_json(cfg))
 
 
 def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True, report_to=()) -> list[dict]:

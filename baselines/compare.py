@@ -599,8 +599,24 @@ def report(p: dict) -> dict:
     write_long_csv(rows, out / "metrics.csv")
     (out / "summary.md").write_text(summary_markdown(summary, refs, p))
     plot_curves(rows, refs, out / "curves.png")
-    (out / "summary.json").write_text(json.dumps({"summary": summary, "references": refs}, indent=2))
+    (out / "summary.json").write_text(json.dumps({"summary": summary, "references": refs,
+                                                  "algorithms": resolved_algorithms(p)}, indent=2))
     return summary
+
+
+def resolved_algorithms(p: dict) -> dict:
+    """task -> method (or variant) -> the whole algorithm config its runs used, defaults included, from the first
+    run's ``config.json`` (agents.trainer.run_config_json; a run made before it was written is left out)."""
+    out: dict = {}
+    for run in p["runs"]:
+        path = run_dir(Path(p["out"]), run) / "config.json"
+        name = run.get("variant", run["method"])
+        if name in out.get(run["task"], {}) or not path.exists():
+            continue
+        resolved = json.loads(path.read_text()).get("algorithm")
+        if resolved is not None:
+            out.setdefault(run["task"], {})[name] = resolved
+    return out
 
 
 def main(argv=None) -> int:

@@ -1,6 +1,7 @@
 """baselines/compare.py: argument validation, summary statistics on a synthetic metrics file, resume."""
 
 import csv
+import json
 import math
 import subprocess
 import sys
@@ -159,3 +160,16 @@ def test_greedy_per_target_table_is_the_mean_over_seeds_of_the_final_evaluation(
     assert s["greedy_by_target"]["archer"] == {"Banana": -15.0, "Dog": -2.0}
     md = compare.summary_markdown({"twenty_questions_subset": s}, {}, {"preset": "t", "trajectories": 64, "seeds": [0, 1]})
     assert "| method | Banana | Dog |" in md and "| archer | -15.0 | -2.0 |" in md
+
+
+def test_summary_names_each_method_s_resolved_config(tmp_path):
+    from baselines.compare import resolved_algorithms, run_dir
+
+    runs = [{"task": "t", "method": m, "seed": s} for m in ("archer", "ppo", "bc") for s in (0, 1)]
+    p = {"out": str(tmp_path), "runs": runs}
+    for run, algorithm in ((runs[0], {"actor_lr": 1e-4}), (runs[1], {"actor_lr": 1e-4}), (runs[3], {"lr": 3e-4})):
+        d = run_dir(tmp_path, run)
+        d.mkdir(parents=True)
+        (d / "config.json").write_text(json.dumps({"algo": run["method"], "algorithm": algorithm}))
+    # ppo's seed 0 never started: its seed 1 names it; bc has no run directory yet: left out
+    assert resolved_algorithms(p) == {"t": {"archer": {"actor_lr": 1e-4}, "ppo": {"lr": 3e-4}}}

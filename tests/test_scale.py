@@ -1,6 +1,7 @@
 """Scaling features on CPU with tiny models: LoRA, frozen critic encoder, gradient checkpointing, bf16 autocast,
 chat templates, the multi-process helpers (single process, and 2 gloo processes for the collectives)."""
 
+import json
 import os
 import socket
 
@@ -163,6 +164,20 @@ def test_old_config_json_without_new_fields_still_resumes():
     saved.pop("rollout_backend")
     assert _jsonable(TrainConfig.from_dict(saved)) == _jsonable(cfg)
     assert asdict(cfg)["model"]["chat_template"] == "auto"
+
+
+def test_config_json_holds_the_resolved_algorithm_config_and_reads_back():
+    from agents.trainer import TrainConfig, _jsonable, run_config_json
+
+    cfg = TrainConfig(algo="archer", algo_config={"actor_lr": "1e-4", "kl_coef": 0.1})
+    written = json.loads(json.dumps(run_config_json(cfg)))
+    assert written["algo_config"] == {"actor_lr": "1e-4", "kl_coef": 0.1}  # the overrides as given
+    resolved = written["algorithm"]  # every field, defaults included, as the run used them
+    assert resolved["actor_lr"] == 1e-4 and resolved["kl_coef"] == 0.1 and resolved["critic_updates"] == 20
+    assert resolved["gamma"] == 0.95 and resolved["actor_data"] == "replay"
+    assert _jsonable(TrainConfig.from_dict(written)) == _jsonable(cfg)  # --resume compares without it
+    chai = run_config_json(TrainConfig(algo="chai"))["algorithm"]
+    assert chai["k"] == 5 and chai["critic"]["critic_updates"] == 20  # nested configs resolve too
 
 
 def test_vllm_backend_is_optional_with_a_clear_error():
