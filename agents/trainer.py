@@ -542,7 +542,7 @@ def start_data(cfg: TrainConfig, actor, sft_dir: Path, progress: bool = False) -
 
 
 def warm_start_critic(cfg: TrainConfig, learner, actor, sft_dir: Path, progress: bool = False) -> None:
-    """The offline critic warm-up (agents.algos.archer.CriticLearner.warm_start) on the start data, the SFT actor's
+    """The offline critic warm-up (agents.algos.critic_learner.CriticLearner.warm_start) on the start data, the SFT actor's
     own episodes, with V's fresh actions from the SFT actor (seeded): the critic of the SFT policy, cached under a
     key of everything it depends on, so every seed of ArCHer and CHAI starts from the same critic."""
     steps = learner.cfg.critic_warmup_steps

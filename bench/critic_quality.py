@@ -322,7 +322,7 @@ def default_critic(env_id: str, progress: bool = True, model_args: dict | None =
     """(actor, critic, ArcherConfig) of an ArCHer run on ``env_id`` after its (cached) critic warm-up: the defaults, or
     with ``model_args`` (ModelConfig fields, e.g. ``{"critic": "actor"}``) and ``algo_args`` (ArcherConfig fields,
     e.g. ``{"critic_warmup_steps": "250"}``) overridden, as ``agents.train``'s ``--algo-arg`` does."""
-    from agents.algos.archer import CriticLearner
+    from agents.algos.critic_learner import CriticLearner
     from agents.models import ModelConfig
     from agents.sft import load_sft_actor, run_sft
     from agents.trainer import TrainConfig, _override, warm_start_critic
@@ -332,7 +332,7 @@ def default_critic(env_id: str, progress: bool = True, model_args: dict | None =
     acfg = cfg.algorithm_config()
     sft_dir = run_sft(cfg.sft, progress=progress)
     actor = load_sft_actor(sft_dir, cfg.model)
-    learner = CriticLearner(acfg, cfg.model, actor, np.random.default_rng(0))
+    learner = CriticLearner(acfg.critic_config(), cfg.model, actor, np.random.default_rng(0))
     warm_start_critic(cfg, learner, actor, sft_dir, progress)
     return actor, learner.critic, acfg
 

@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from agents.algos.archer import ArcherConfig, loo_advantage, pg_loss, q_targets, utterance_advantages
+from agents.algos.archer import ArcherConfig, loo_advantage, pg_loss, utterance_advantages
+from agents.algos.critic_learner import q_targets
 from agents.algos.chai import best_of_k
 from agents.algos.common import gae, masked_mean
 from agents.algos.filtered_bc import top_fraction
@@ -84,7 +85,7 @@ class _TableQV(_TableCritic):
 def test_critic_losses_by_hand_terminated_truncated_and_cap(cap_is_terminal):
     """q_loss = sum_k mean (Q_k(s,a) - (r + g (1 - done) V'_k(s')))^2, v_loss = sum_k mean (V_k(s) - Q'_k(s, a~))^2,
     per head (no min in the targets), with the online critic at 0 so each loss is the mean squared target."""
-    from agents.algos.archer import critic_losses
+    from agents.algos.critic_learner import critic_losses
     from agents.algos.common import Batch
 
     target = _TableQV(q={("s0", "x"): -4.0, ("s1", "y"): -2.0, ("s2", "z"): -6.0},

@@ -18,6 +18,8 @@ reads the table. A user's algorithm registers the same way from its own file (do
 | ``gigpo``           | gigpo.py (+ group.py)               | GiGPOConfig      | no     | no (groups)    |
 
 "(groups)": the trainer collects each iteration as groups of ``group_size`` episodes from the same start.
+ArCHer and CHAI share one critic learner (critic_learner.py: ``CriticConfig``, the double critic's losses, its
+updates and the cached offline warm-up); CHAI's config holds a ``CriticConfig`` under ``critic``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """ArCHer (Zhou et al. 2024, "ArCHer: Training Language Model Agents via Hierarchical Multi-Turn RL").
 
-High level: an utterance-level double critic trained off-policy from the replay buffer (Sec. 4.2):
+High level: an utterance-level double critic trained off-policy from the replay buffer (Sec. 4.2; the learner
+ArCHer shares with CHAI, agents/algos/critic_learner.py):
 
     Q_k(s, a)  <-  r + gamma * (1 - done) * V'_k(s')                        (eq. 2, k = 1, 2)
     V_k(s)     <-  Q'_k(s, a~),   a~ ~ pi(.|s) freshly sampled from the current actor
@@ -61,25 +62,18 @@ config field:
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from safetensors.torch import load_model, save_model
 from torch import Tensor
-from tqdm import tqdm
 
 from agents.algos.base import ActorAlgorithm
 from agents.algos.common import Batch, TokenValueModel, adam, clip_step, masked_mean, ref_logp, reference_copy
+from agents.algos.critic_learner import CriticConfig, CriticLearner, q_targets
 from agents.algos.registry import register
-from agents.critic import make_target, polyak_update
 from agents.distributed import shard
-from agents.models import ModelConfig, make_critic
+from agents.models import ModelConfig
 
 
 ADVANTAGES = ("q", "td")
@@ -88,6 +82,8 @@ ACTOR_DATA = ("replay", "rollout")
 
 @dataclass
 class ArcherConfig:
+    # The critic's fields (gamma, critic_lr, tau, critic_updates, batch_size, critic_warmup_steps, buffer_capacity,
+    # max_grad_norm, cap_is_terminal) sit flat beside the actor's; critic_config() hands them to the CriticLearner.
     gamma: float = 0.95
     critic_lr: float = 1e-3
     actor_lr: float = 3e-5
@@ -123,36 +119,16 @@ class ArcherConfig:
         if self.advantage == "td" and self.actor_data != "rollout":
             raise ValueError("advantage='td' needs actor_data='rollout': a fresh utterance on a replay state has no "
                              "reply to read V(s') from")
-        if not 0.0 < self.gamma <= 1.0:
-            raise ValueError(f"gamma={self.gamma} must be in (0, 1]")
-        if not 0.0 < self.tau <= 1.0:
-            raise ValueError(f"tau={self.tau} must be in (0, 1]")
         if self.kl_coef < 0:
             raise ValueError(f"kl_coef={self.kl_coef} must be >= 0")
         if self.samples_per_state < 1 or self.actor_batch_size % self.samples_per_state:
             raise ValueError(f"samples_per_state={self.samples_per_state} must be >= 1 and divide "
                              f"actor_batch_size={self.actor_batch_size}")
+        self.critic_config()  # the critic's own checks (gamma, tau)
 
-
-def q_targets(rewards: Tensor, done: Tensor, next_v: Tensor, gamma: float) -> Tensor:
-    """r + gamma * (1 - done) * V'(s'), ``done`` 1.0 where no value follows s' (see :meth:`Batch.ends`)."""
-    return rewards + gamma * (1.0 - done) * next_v
-
-
-def critic_losses(critic, target, batch: Batch, fresh_actions: list[str], gamma: float,
-                  cap_is_terminal: bool = True) -> tuple[Tensor, Tensor, dict]:
-    """(q_loss, v_loss, stats) of the double critic on one replay batch:
-    q_loss = sum_k MSE(Q_k(s, a), r + gamma (1 - done) V'_k(s')), v_loss = sum_k MSE(V_k(s), Q'_k(s, a~))."""
-    with torch.no_grad():
-        tv1, tv2 = target.v(batch.next_observations)
-        tq1, tq2 = target.q(batch.observations, fresh_actions)
-        done = batch.ends(cap_is_terminal)
-        y1 = q_targets(batch.rewards, done, tv1, gamma)
-        y2 = q_targets(batch.rewards, done, tv2, gamma)
-    q1, q2, v1, v2 = critic(batch.observations, batch.actions)
-    q_loss = F.mse_loss(q1, y1) + F.mse_loss(q2, y2)
-    v_loss = F.mse_loss(v1, tq1) + F.mse_loss(v2, tq2)
-    return q_loss, v_loss, {"q_mean": torch.minimum(q1, q2).mean().item(), "v_mean": torch.minimum(v1, v2).mean().item()}
+    def critic_config(self) -> CriticConfig:
+        """The critic's fields of this config (agents.algos.critic_learner)."""
+        return CriticConfig(**{f.name: getattr(self, f.name) for f in fields(CriticConfig)})
 
 
 def advantage(critic, observations: list[str], actions: list[str]) -> Tensor:
@@ -199,58 +175,6 @@ def pg_loss(logp: Tensor, mask: Tensor, adv: Tensor) -> Tensor:
     return -((adv * logp) * mask).sum(1).mean()
 
 
-class CriticLearner:
-    """ArCHer's critic half: replay sampling, fresh actor actions, TD updates, Polyak targets.
-    Shared by ArCHer and CHAI."""
-
-    def __init__(self, cfg: ArcherConfig, model_cfg: ModelConfig, actor, rng: np.random.Generator):
-        self.cfg = cfg
-        self.critic = make_critic(model_cfg, actor)
-        self.target = make_target(self.critic)
-        self.opt = adam(self.critic, cfg.critic_lr)
-        self.rng = rng
-
-    def update(self, buffer, sample_actions, steps: int | None = None, rng: np.random.Generator | None = None,
-               progress: bool = False) -> dict[str, float]:
-        """``steps`` (default ``critic_updates``) TD steps on uniform replay batches; mean statistics."""
-        steps = self.cfg.critic_updates if steps is None else steps
-        rng = self.rng if rng is None else rng
-        stats = {"q_loss": 0.0, "v_loss": 0.0, "q_mean": 0.0, "v_mean": 0.0}
-        device = next(self.critic.parameters()).device
-        for _ in tqdm(range(steps), desc="critic warm-up", unit="step", disable=not progress, leave=False):
-            batch = Batch.of(buffer.sample(self.cfg.batch_size, rng), device)
-            fresh = sample_actions(batch.observations)
-            q_loss, v_loss, s = critic_losses(self.critic, self.target, batch, fresh, self.cfg.gamma,
-                                              self.cfg.cap_is_terminal)
-            clip_step(self.opt, q_loss + v_loss, self.critic.parameters(), self.cfg.max_grad_norm)
-            polyak_update(self.critic, self.target, self.cfg.tau)
-            for k, v in (("q_loss", q_loss.item()), ("v_loss", v_loss.item()), *s.items()):
-                stats[k] += v / steps
-        return stats
-
-    def warm_start(self, data, sample_actions, steps: int, cache: Path, progress: bool = False) -> None:
-        """Offline critic warm-up: ``steps`` TD steps on ``data()`` (a replay buffer of the start data) with V's fresh
-        actions from ``sample_actions`` (the policy the critic is to evaluate) and fixed seeds, cached at ``cache``
-        so every run of every seed starts from the same critic, as every method starts from the same SFT actor."""
-        names = {"critic": self.critic, "critic_target": self.target}
-        if (cache / "critic.safetensors").exists():
-            for name, module in names.items():
-                load_model(module, str(cache / f"{name}.safetensors"))
-            return
-        stats = self.update(data(), sample_actions, steps=steps, rng=np.random.default_rng(0), progress=progress)
-        # Parallel runs (compare.py) may warm up at once: each writes its own temp dir, the first rename wins.
-        tmp = cache.with_name(f"{cache.name}.tmp{os.getpid()}")
-        tmp.mkdir(parents=True, exist_ok=True)
-        for name, module in names.items():
-            save_model(module, str(tmp / f"{name}.safetensors"))
-        (tmp / "warmup.json").write_text(json.dumps({"steps": steps, **stats}))
-        try:
-            os.replace(tmp, cache)
-        except OSError:  # another process finished first; its result is identical (same data and seeds)
-            shutil.rmtree(tmp, ignore_errors=True)
-        self.opt = adam(self.critic, self.cfg.critic_lr)  # the online phase starts with fresh moments
-
-
 # archer_baseline is ArCHer's own variant, not a baseline: it is out of the default comparison (compare=False), which
 # kept the quick preset about 5 minutes over its 30-minute target (3 runs of about 220 s); --methods still takes it.
 @register("archer_baseline", ArcherConfig, defaults={"token_baseline": True}, uses_buffer=True, critic_warmup=True,
@@ -265,7 +189,7 @@ class Archer(ActorAlgorithm):
     def __init__(self, actor, cfg: ArcherConfig, model_cfg: ModelConfig, *, seed: int, temperature: float = 1.0):
         super().__init__(actor, seed=seed, temperature=temperature)
         self.cfg = cfg
-        self.learner = CriticLearner(cfg, model_cfg, actor, self.np_rng)
+        self.learner = CriticLearner(cfg.critic_config(), model_cfg, actor, self.np_rng)
         self.critic_learner = self.learner
         self.actor_opt = adam(actor.model, cfg.actor_lr)
         self.baseline = TokenValueModel(actor) if cfg.token_baseline else None

@@ -23,7 +23,7 @@ class ActorAlgorithm:
         self.gen = torch.Generator(device=actor.device).manual_seed(seed)  # acting randomness, checkpointed
         self.eval_gen = torch.Generator(device=actor.device)
         self.np_rng = np.random.default_rng(seed + 17)  # replay sampling, checkpointed
-        self.critic_learner = None  # ArCHer and CHAI: their utterance-level critic (agents.algos.archer.CriticLearner)
+        self.critic_learner = None  # ArCHer and CHAI: their utterance-level critic (agents.algos.critic_learner.CriticLearner)
 
     def act(self, observations):
         return self.actor.sample(observations, temperature=self.temperature, generator=self.gen)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from agents.algos.archer import ArcherConfig, CriticLearner
+from agents.algos.critic_learner import CriticConfig, CriticLearner
 from agents.algos.base import ActorAlgorithm
 from agents.algos.registry import register
 from agents.policy import SampleOutput
@@ -24,7 +24,7 @@ from agents.policy import SampleOutput
 @dataclass
 class CHAIConfig:
     k: int = 5
-    critic: ArcherConfig = field(default_factory=ArcherConfig)
+    critic: CriticConfig = field(default_factory=CriticConfig)  # the critic ArCHer trains (critic_learner.py)
 
     def __post_init__(self):
         if self.k < 1:

@@ -1,0 +1,123 @@
+"""The utterance-level critic's learner that ArCHer and CHAI share: its config, its losses, replay sampling with
+fresh actions, TD updates, Polyak targets, and the cached offline warm-up (Zhou et al. 2024, Sec. 4.2):
+
+    Q_k(s, a)  <-  r + gamma * (1 - done) * V'_k(s')                        (eq. 2, k = 1, 2)
+    V_k(s)     <-  Q'_k(s, a~),   a~ ~ the policy the critic evaluates (ArCHer: its actor; CHAI: its best-of-k pick)
+    V', Q': target copies, Polyak-averaged after every critic step: theta' <- tau theta + (1 - tau) theta'
+
+The networks themselves (two Q heads, two V heads over a text encoder) are agents.critic.DoubleCritic, built by
+agents.models.make_critic. ArCHer's config carries these fields flat beside its actor's (``--algo-arg
+critic_lr=...``) and hands them over with :meth:`ArcherConfig.critic_config`; CHAI's config holds a
+:class:`CriticConfig` under ``critic`` (``--algo-arg critic.critic_lr=...``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_model, save_model
+from torch import Tensor
+from tqdm import tqdm
+
+from agents.algos.common import Batch, adam, clip_step
+from agents.critic import make_target, polyak_update
+from agents.models import ModelConfig, make_critic
+
+
+@dataclass
+class CriticConfig:
+    gamma: float = 0.95
+    critic_lr: float = 1e-3
+    tau: float = 0.1                 # Polyak weight of the online critic, per critic step
+    critic_updates: int = 20         # critic gradient steps per iteration: 20 samples per trajectory (the paper: 100)
+    batch_size: int = 64             # critic minibatch (transitions sampled uniformly from the replay)
+    critic_warmup_steps: int = 500   # offline critic steps on the start data (the SFT actor's own episodes; cached)
+    buffer_capacity: int = 50_000
+    max_grad_norm: float = 1.0
+    cap_is_terminal: bool = True     # the turn cap ends the game: no bootstrap after it (as the reference)
+
+    def __post_init__(self):
+        if not 0.0 < self.gamma <= 1.0:
+            raise ValueError(f"gamma={self.gamma} must be in (0, 1]")
+        if not 0.0 < self.tau <= 1.0:
+            raise ValueError(f"tau={self.tau} must be in (0, 1]")
+
+
+def q_targets(rewards: Tensor, done: Tensor, next_v: Tensor, gamma: float) -> Tensor:
+    """r + gamma * (1 - done) * V'(s'), ``done`` 1.0 where no value follows s' (see :meth:`Batch.ends`)."""
+    return rewards + gamma * (1.0 - done) * next_v
+
+
+def critic_losses(critic, target, batch: Batch, fresh_actions: list[str], gamma: float,
+                  cap_is_terminal: bool = True) -> tuple[Tensor, Tensor, dict]:
+    """(q_loss, v_loss, stats) of the double critic on one replay batch:
+    q_loss = sum_k MSE(Q_k(s, a), r + gamma (1 - done) V'_k(s')), v_loss = sum_k MSE(V_k(s), Q'_k(s, a~))."""
+    with torch.no_grad():
+        tv1, tv2 = target.v(batch.next_observations)
+        tq1, tq2 = target.q(batch.observations, fresh_actions)
+        done = batch.ends(cap_is_terminal)
+        y1 = q_targets(batch.rewards, done, tv1, gamma)
+        y2 = q_targets(batch.rewards, done, tv2, gamma)
+    q1, q2, v1, v2 = critic(batch.observations, batch.actions)
+    q_loss = F.mse_loss(q1, y1) + F.mse_loss(q2, y2)
+    v_loss = F.mse_loss(v1, tq1) + F.mse_loss(v2, tq2)
+    return q_loss, v_loss, {"q_mean": torch.minimum(q1, q2).mean().item(), "v_mean": torch.minimum(v1, v2).mean().item()}
+
+
+class CriticLearner:
+    """The critic half: replay sampling, fresh actions from ``sample_actions``, TD updates, Polyak targets, and the
+    cached offline warm-up. Shared by ArCHer and CHAI."""
+
+    def __init__(self, cfg: CriticConfig, model_cfg: ModelConfig, actor, rng: np.random.Generator):
+        self.cfg = cfg
+        self.critic = make_critic(model_cfg, actor)
+        self.target = make_target(self.critic)
+        self.opt = adam(self.critic, cfg.critic_lr)
+        self.rng = rng
+
+    def update(self, buffer, sample_actions, steps: int | None = None, rng: np.random.Generator | None = None,
+               progress: bool = False) -> dict[str, float]:
+        """``steps`` (default ``critic_updates``) TD steps on uniform replay batches; mean statistics."""
+        steps = self.cfg.critic_updates if steps is None else steps
+        rng = self.rng if rng is None else rng
+        stats = {"q_loss": 0.0, "v_loss": 0.0, "q_mean": 0.0, "v_mean": 0.0}
+        device = next(self.critic.parameters()).device
+        for _ in tqdm(range(steps), desc="critic warm-up", unit="step", disable=not progress, leave=False):
+            batch = Batch.of(buffer.sample(self.cfg.batch_size, rng), device)
+            fresh = sample_actions(batch.observations)
+            q_loss, v_loss, s = critic_losses(self.critic, self.target, batch, fresh, self.cfg.gamma,
+                                              self.cfg.cap_is_terminal)
+            clip_step(self.opt, q_loss + v_loss, self.critic.parameters(), self.cfg.max_grad_norm)
+            polyak_update(self.critic, self.target, self.cfg.tau)
+            for k, v in (("q_loss", q_loss.item()), ("v_loss", v_loss.item()), *s.items()):
+                stats[k] += v / steps
+        return stats
+
+    def warm_start(self, data, sample_actions, steps: int, cache: Path, progress: bool = False) -> None:
+        """Offline critic warm-up: ``steps`` TD steps on ``data()`` (a replay buffer of the start data) with V's fresh
+        actions from ``sample_actions`` (the policy the critic is to evaluate) and fixed seeds, cached at ``cache``
+        so every run of every seed starts from the same critic, as every method starts from the same SFT actor."""
+        names = {"critic": self.critic, "critic_target": self.target}
+        if (cache / "critic.safetensors").exists():
+            for name, module in names.items():
+                load_model(module, str(cache / f"{name}.safetensors"))
+            return
+        stats = self.update(data(), sample_actions, steps=steps, rng=np.random.default_rng(0), progress=progress)
+        # Parallel runs (compare.py) may warm up at once: each writes its own temp dir, the first rename wins.
+        tmp = cache.with_name(f"{cache.name}.tmp{os.getpid()}")
+        tmp.mkdir(parents=True, exist_ok=True)
+        for name, module in names.items():
+            save_model(module, str(tmp / f"{name}.safetensors"))
+        (tmp / "warmup.json").write_text(json.dumps({"steps": steps, **stats}))
+        try:
+            os.replace(tmp, cache)
+        except OSError:  # another process finished first; its result is identical (same data and seeds)
+            shutil.rmtree(tmp, ignore_errors=True)
+        self.opt = adam(self.critic, self.cfg.critic_lr)  # the online phase starts with fresh moments
