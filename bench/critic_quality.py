@@ -352,13 +352,12 @@ def main(argv=None) -> dict:
                     help="an ArcherConfig field of its warm-up, e.g. critic_warmup_steps=250, critic_lr=3e-4")
     a = ap.parse_args(argv)
 
-    def pairs(items: list[str], flag: str) -> dict:
-        bad = [x for x in items if "=" not in x]
-        if bad:
-            ap.error(f"{flag} {bad[0]!r}: expected KEY=VALUE")
-        return dict(x.split("=", 1) for x in items)
+    from archer_gym.cli import parse_key_values
 
-    model_args, algo_args = pairs(a.model_arg, "--model-arg"), pairs(a.algo_arg, "--algo-arg")
+    try:  # the same KEY=VALUE reading as python -m agents.train's --algo-arg
+        model_args, algo_args = parse_key_values(a.model_arg, "--model-arg"), parse_key_values(a.algo_arg, "--algo-arg")
+    except ValueError as err:
+        ap.error(str(err))
     # One thread: the tiny models cannot keep two busy, and 2 shared cores oversubscribed run 10-100x slower.
     torch.set_num_threads(1)
     try:

@@ -155,3 +155,64 @@ def test_report_to_wandb_without_wandb_is_one_line(paths, capsys, monkeypatch):
     assert exc.value.code == 2 and len(lines) == 1, lines
     assert lines[0].startswith("python -m agents.train: error: ") and "pip install wandb" in lines[0]
     assert not (paths["file"].parent / "w").exists()
+
+
+def test_every_config_field_is_an_option_of_agents_train():
+    """The CLI is built from TrainConfig's, ModelConfig's and SFTConfig's fields (archer_gym.cli.add_config_options):
+    every field is reachable, including those no hand-written flag named before (start_episodes, critic_head_hidden,
+    the tiny sizes, sft batch size)."""
+    import dataclasses
+
+    from agents.models import ModelConfig
+    from agents.sft import SFTConfig
+    from agents.train import TRAIN_GIVEN, build_parser, config_from_args
+    from agents.trainer import TrainConfig
+
+    p = build_parser()
+    flags = {s for a in p._actions for s in a.option_strings}
+    for cls, prefix, skip in ((TrainConfig, "", TRAIN_GIVEN), (ModelConfig, "", ()), (SFTConfig, "sft-", ("env_id", "model"))):
+        for f in dataclasses.fields(cls):
+            if f.name not in skip:
+                assert f"--{prefix}{f.name.replace('_', '-')}" in flags, (cls.__name__, f.name)
+    cfg = config_from_args(p.parse_args([
+        "--algo", "ppo", "--env", "archer/ToyColour-v0", "--start-episodes", "10", "--no-eval-sampled",
+        "--critic-head-hidden", "32", "--tiny-embd", "32", "--chat-template", "off", "--bf16",
+        "--sft-batch-size", "8", "--sft-lr", "3e-4", "--algo-arg", "lr=1e-5", "--trajectories", "128"]))
+    assert (cfg.algo, cfg.env_id, cfg.start_episodes, cfg.eval_sampled, cfg.trajectories) == \
+        ("ppo", "archer/ToyColour-v0", 10, False, 128)
+    assert (cfg.model.critic_head_hidden, cfg.model.tiny_embd, cfg.model.chat_template, cfg.model.bf16) == (32, 32, False, True)
+    assert (cfg.sft.batch_size, cfg.sft.lr, cfg.sft.env_id, cfg.sft.model) == (8, 3e-4, "archer/ToyColour-v0", cfg.model)
+    assert cfg.algo_config == {"lr": "1e-5"}
+    # no flags: the dataclasses' own defaults
+    d = config_from_args(p.parse_args([]))
+    assert (d.model, d.sft.episodes, d.trajectories) == (ModelConfig(), SFTConfig().episodes, TrainConfig().trajectories)
+
+
+def test_a_new_config_field_is_an_option_with_no_edit():
+    import argparse
+    from dataclasses import dataclass
+
+    from archer_gym.cli import add_config_options, config_from_options
+
+    @dataclass
+    class Demo:
+        """A config.
+
+        rate / depth: two sizes, described
+            over two lines.
+        flag: a switch.
+        """
+        rate: float = 0.5
+        depth: int = 3
+        flag: bool = False
+        name: str = "x"
+
+    p = argparse.ArgumentParser()
+    add_config_options(p, Demo, prefix="demo-")
+    helps = {a.dest: a.help for a in p._actions}
+    assert helps["demo_rate"] == helps["demo_depth"] == "two sizes, described over two lines."
+    assert helps["demo_name"] == "Demo.name"
+    got = config_from_options(Demo, p.parse_args(["--demo-depth", "7", "--demo-flag"]), prefix="demo-")
+    assert got == Demo(depth=7, flag=True)
+    with pytest.raises(SystemExit):
+        p.parse_args(["--demo-depth", "seven"])
