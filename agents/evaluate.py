@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import gymnasium as gym
+import numpy as np
 import torch
 
 from archer_gym import make_vec
@@ -14,11 +15,28 @@ from agents.rollout import ActFn, EpisodeSpec, collect
 
 
 def eval_specs(env_id: str, episodes: int, seed: int = 10_000) -> list[EpisodeSpec]:
-    """``episodes`` starts that walk the eval split's targets in order (each target equally often)."""
+    """``episodes`` starts that walk the eval split's targets in a fixed shuffled order (``seed``'s permutation), so
+    every target comes equally often (up to one) and fewer episodes than targets are a uniform sample of them, not
+    the first ones in list order (TwentyQuestions-v0's 100 eval episodes saw its first 100 of 158 words). The
+    methods' evaluations and the scripted reference lines (:func:`evaluate_scripted_starts`) play these starts."""
     env = gym.make(env_id, split="eval")
     targets = list(env.unwrapped.targets)
     env.close()
-    return [EpisodeSpec(seed=seed + i, options={"target": targets[i % len(targets)]}) for i in range(episodes)]
+    order = np.random.default_rng(seed).permutation(len(targets))
+    return [EpisodeSpec(seed=seed + i, options={"target": targets[order[i % len(targets)]]}) for i in range(episodes)]
+
+
+def evaluate_scripted_starts(env_id: str, policy: str, *, episodes: int = 200, seed: int = 10_000) -> dict:
+    """A task's scripted policy (``expert``, ``random``, ...) on the starts the methods are evaluated on
+    (:func:`eval_specs`): the reference lines of a comparison, on the same targets as its curves."""
+    from archer_gym.evaluation import run_episode, scripted_policy
+
+    env = gym.make(env_id, split="eval")
+    rng = np.random.default_rng(seed)
+    eps = [run_episode(env, scripted_policy(env, policy, rng), seed=spec.seed, options=spec.options, env_id=env_id,
+                       policy_name=policy) for spec in eval_specs(env_id, episodes, seed)]
+    env.close()
+    return summarize(eps)
 
 
 def actor_act_fn(actor, *, greedy: bool, seed: int = 0, temperature: float = 1.0) -> ActFn:

@@ -376,14 +376,13 @@ def _f(row: dict, key: str) -> float:
 
 
 def reference_returns(tasks: list[str], episodes: int = 200) -> dict[str, dict[str, float]]:
-    """The task's scripted expert and random on the eval split: the reference lines."""
-    from archer_gym.evaluation import evaluate_scripted
+    """The task's scripted expert and random on the eval split's starts the methods are evaluated on (the
+    trainer's ``EVAL_SEED``, agents.evaluate.eval_specs): the reference lines."""
+    from agents.evaluate import evaluate_scripted_starts
+    from agents.trainer import EVAL_SEED
 
-    refs = {}
-    for task in tasks:
-        refs[task] = {pol: evaluate_scripted(TASKS[task], pol, episodes=episodes, split="eval", seed=0)[0]["mean_return"]
-                      for pol in ("expert", "random")}
-    return refs
+    return {task: {pol: evaluate_scripted_starts(TASKS[task], pol, episodes=episodes, seed=EVAL_SEED)["mean_return"]
+                   for pol in ("expert", "random")} for task in tasks}
 
 
 #: The curve every table and plot is about: eval return of the policy as trained (sampling at temperature 1),

@@ -247,3 +247,23 @@ def test_evaluate_cli_scores_chai_by_its_pick_as_the_trainer_does(cache, tmp_pat
     with open(tmp_path / "chai" / "metrics.csv") as f:
         last = list(csv.DictReader(f))[-1]
     assert json.loads((tmp_path / "e.json").read_text())[0]["mean_return"] == float(last["eval_sampled_return"])
+
+
+def test_eval_starts_cover_the_targets_evenly_and_references_play_them():
+    from agents.evaluate import eval_specs, evaluate_scripted_starts
+
+    env = "archer/TwentyQuestions-v0"
+    import gymnasium as gym
+
+    targets = list(gym.make(env, split="eval").unwrapped.targets)
+    specs = eval_specs(env, 2 * len(targets) + 3)
+    picked = [s.options["target"] for s in specs]
+    counts = {t: picked.count(t) for t in targets}
+    assert set(counts.values()) <= {2, 3} and sum(counts.values()) == len(picked)  # each equally often, up to one
+    first = picked[:100]
+    assert len(set(first)) == 100 and first != targets[:100]  # 100 distinct words, not the first 100 in list order
+    assert eval_specs(env, 5) == specs[:5]  # a fixed sequence: any run's first N starts are the same
+    # The reference lines play exactly these starts.
+    ref = evaluate_scripted_starts("archer/TwentyQuestionsSubset-v0", "expert", episodes=20)
+    again = evaluate_scripted_starts("archer/TwentyQuestionsSubset-v0", "expert", episodes=20)
+    assert ref["mean_return"] == again["mean_return"] and ref["episodes"] == 20
