@@ -71,7 +71,7 @@ def load_run_algorithm(run_dir):
     from agents.algos import build_algorithm
     from agents.checkpoint import find_checkpoint, load_checkpoint, verify_checkpoint
     from agents.sft import load_sft_actor, run_sft
-    from agents.trainer import TrainConfig
+    from agents.config import TrainConfig
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").exists():

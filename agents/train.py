@@ -26,7 +26,9 @@ from agents.checkpoint import CheckpointError
 from agents.critic import ACTION_POOLINGS, POOLINGS
 from agents.models import CRITIC_CHOICES, ModelConfig
 from agents.sft import SFTConfig
-from agents.trainer import REPORT_TO, WANDB_MISSING, TrainConfig, Trainer
+from agents.config import TrainConfig
+from agents.reporting import REPORT_TO, WANDB_MISSING
+from agents.trainer import Trainer
 
 
 #: The options of TrainConfig's, ModelConfig's and SFTConfig's fields that differ from what

@@ -21,20 +21,20 @@ the last a JSON object of the mean return per eval target),
 eval_sampled_return / eval_sampled_ci95 / eval_sampled_success (temperature 1), then the
 algorithm's update statistics averaged since the last row (losses, advantage, entropy, ...). The same numeric columns
 go, against trajectories, to TensorBoard (``tb/``) when it is installed, and to Weights & Biases when asked
-(``report_to=("wandb",)``, ``--report-to wandb``; see ``_wandb``).
+(``report_to=("wandb",)``, ``--report-to wandb``; see agents/reporting.py).
+
+The run's configuration is agents/config.py; what it starts from (SFT actor, start data, critic warm-up) is
+agents/start.py; where its rows go (CSV, TensorBoard, W&B) is agents/reporting.py.
 """
 
 from __future__ import annotations
 
-import csv
-import dataclasses
-import hashlib
 import json
 import os
 import random
 import signal
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -43,151 +43,22 @@ from tqdm import tqdm
 
 import gymnasium as gym
 
-import archer_gym
-from archer_gym import make_vec, read_jsonl, write_jsonl
+from archer_gym import make_vec, read_jsonl
 from archer_gym.evaluation import summarize
 from agents import distributed as dist
-from agents.algos import build_algorithm, check_algo, default_config, load_plugins, spec
+from agents.algos import build_algorithm, spec
 from agents.buffer import ReplayBuffer
 from agents.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+from agents.config import TrainConfig, group_size, jsonable, run_config_json
 from agents.evaluate import eval_specs, evaluate_act_fn
-from agents.models import ModelConfig, autocast
+from agents.models import autocast
+from agents.reporting import REPORT_TO, tensorboard_writer, wandb_run, write_csv_atomic
 from agents.rollout import Counts, EpisodeSpec, collect
-from agents.sft import SFTConfig, cache_root, load_sft_actor, run_sft
+from agents.sft import load_sft_actor, run_sft
+from agents.start import warm_start_critic
 
 EVAL_SEED = 10_000
 RANK_SEED_OFFSET = 1_000_003  # rank r > 0 acts (and samples eval) with streams seeded seed + r * this
-
-
-@dataclass
-class TrainConfig:
-    algo: str = "archer"
-    env_id: str = "archer/TwentyQuestionsSubset-v0"
-    trajectories: int = 3000          # budget, counted in trajectories
-    rollout_trajectories: int = 64    # episodes collected per iteration
-    num_envs: int = 32                # envs stepped in lockstep
-    eval_every: int = 256             # trajectories between evaluations
-    eval_episodes: int = 100
-    eval_sampled: bool = True
-    # Off-policy methods also keep the SFT data set in their replay. Off by default, measured: ArCHer's critic
-    # then fits the scripted (mostly expert) episodes rather than the actor's own states, and ArCHer's
-    # sampled eval return after 512 trajectories was -7.04 / -5.56 (seeds 0, 1) with it, -6.17 / -6.23 /
-    # -6.45 / -6.05 (seeds 0-3) without it, from -7.59 (measured at e15d4a0, before the fused-GELU tiny
-    # model). The critic's offline warm-up uses the SFT data either way.
-    seed_buffer: bool = False
-    # The start data: this many episodes of the SFT actor itself (sampling at temperature 1, train split, seeds
-    # apart from training's), collected once and cached. A critic is warmed up on them, so it starts by evaluating
-    # the policy it is to improve (issue 20: warmed up on the scripted SFT data instead, the critic valued
-    # questions at -2.1 where the SFT actor's truth is -5.9). Not counted in any method's budget.
-    start_episodes: int = 1000
-    seed: int = 0
-    temperature: float = 1.0
-    threads: int = 0                  # torch intra-op threads (0: torch's default; N processes on CPU: cores / N)
-    rollout_backend: str = "hf"       # "hf" (the actor's own sampler) or "vllm" (agents/vllm_backend.py, optional)
-    out: str = "runs/archer"
-    model: ModelConfig = field(default_factory=ModelConfig)
-    sft: SFTConfig = field(default_factory=SFTConfig)
-    algo_config: dict = field(default_factory=dict)  # overrides of the algorithm's config fields
-    # Files (or module names) imported before the algorithm is looked up: where a user's algorithm registers itself
-    # (agents.algos.registry.load_plugins; docs/add_an_algorithm.md).
-    plugins: list = field(default_factory=list)
-
-    def __post_init__(self):
-        load_plugins(self.plugins)
-        check_algo(self.algo)
-        archer_gym.get_spec(self.env_id)
-        if self.rollout_trajectories < 1 or self.num_envs < 1 or self.eval_every < 1:
-            raise ValueError("rollout_trajectories, num_envs and eval_every must be >= 1")
-        if self.rollout_backend not in ("hf", "vllm"):
-            raise ValueError(f"rollout_backend={self.rollout_backend!r}; choose 'hf' or 'vllm'")
-        if self.trajectories < self.rollout_trajectories:
-            raise ValueError(f"trajectories={self.trajectories} is less than one iteration "
-                             f"(rollout_trajectories={self.rollout_trajectories})")
-        self.sft.env_id = self.env_id
-        self.sft.model = self.model
-        acfg = self.algorithm_config()  # validate overrides now, where they enter
-        g = group_size(self.algo, acfg)
-        if self.rollout_trajectories % g or self.trajectories % g:
-            raise ValueError(f"{self.algo} collects groups of group_size={g} episodes: rollout_trajectories="
-                             f"{self.rollout_trajectories} and trajectories={self.trajectories} must be multiples of it")
-
-    def algorithm_config(self):
-        cfg = default_config(self.algo)
-        return _override(cfg, self.algo_config, f"--algo-arg for {self.algo}")
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        d = dict(d)
-        d.pop("algorithm", None)  # the resolved config written beside it (run_config_json), derived from the rest
-        model = ModelConfig(**d.pop("model", {}))
-        sft = d.pop("sft", {})
-        sft.pop("model", None)
-        return cls(model=model, sft=SFTConfig(model=model, **sft), **d)
-
-
-def group_size(algo: str, acfg) -> int:
-    """Episodes per group from one start: the config's ``group_size`` for algorithms registered with
-    ``episode_groups=True``, else 1."""
-    return acfg.group_size if spec(algo).episode_groups else 1
-
-
-def _override(cfg, overrides: dict, where: str):
-    """Set dataclass fields from ``{"a.b": value}`` (nested with dots), converting strings by field type."""
-    for key, value in overrides.items():
-        obj, parts = cfg, key.split(".")
-        for i, p in enumerate(parts):
-            if not dataclasses.is_dataclass(obj):
-                raise ValueError(f"{where}: {'.'.join(parts[:i])} is not a config with fields, so {key!r} names nothing")
-            names = {f.name: f for f in dataclasses.fields(obj)}
-            if p not in names:
-                raise ValueError(f"{where}: {type(obj).__name__} has no field {p!r}; fields: {sorted(names)}")
-            if i < len(parts) - 1:
-                obj = getattr(obj, p)
-        current = getattr(obj, parts[-1])
-        if isinstance(value, str) and not isinstance(current, str):
-            value = _parse_value(key, value, current, where)
-        setattr(obj, parts[-1], value)
-    if hasattr(cfg, "__post_init__"):
-        try:
-            cfg.__post_init__()
-        except (ValueError, TypeError) as err:
-            raise ValueError(f"{where}: {err}") from None
-    return cfg
-
-
-def _parse_value(key: str, value: str, current, where: str):
-    """``value`` (a string from the command line) as the type of the field's current value, or an error naming
-    the key, the value and the type wanted."""
-    if isinstance(current, bool):
-        if value.lower() in ("1", "true", "yes"):
-            return True
-        if value.lower() in ("0", "false", "no"):
-            return False
-        raise ValueError(f"{where}: {key}={value!r} is not a boolean; give true or false")
-    kind = type(current) if current is not None else str
-    if kind in (int, float):
-        try:
-            parsed = kind(value)
-        except ValueError:
-            raise ValueError(f"{where}: {key}={value!r} is not {'an integer' if kind is int else 'a number'}") from None
-        if parsed != parsed or parsed in (float("inf"), float("-inf")):
-            raise ValueError(f"{where}: {key}={value!r} must be a finite number")
-        return parsed
-    if kind in (list, tuple, dict):
-        raise ValueError(f"{where}: {key} holds a {kind.__name__}, which --algo-arg cannot set")
-    return kind(value)
-
-
-def write_csv_atomic(path: Path, rows: list[dict]) -> None:
-    header: list[str] = []
-    for r in rows:
-        header += [k for k in r if k not in header]
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=header, restval="")
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(tmp, path)
 
 
 class _StopFlag:
@@ -213,11 +84,6 @@ class _StopFlag:
     def __exit__(self, *exc):
         if self._old is not None:
             signal.signal(signal.SIGINT, self._old)
-
-
-#: Where ``--report-to`` can send the metrics rows besides metrics.csv (TensorBoard: always, when it is installed).
-REPORT_TO = ("wandb",)
-WANDB_MISSING = "--report-to wandb needs Weights & Biases: pip install wandb (it is not a dependency of archer-gym)"
 
 
 class Trainer:
@@ -247,7 +113,7 @@ class Trainer:
             saved = json.loads((self.out / "config.json").read_text())
             saved["out"] = cfg.out  # a run directory that was moved resumes from where it now is
             # Through TrainConfig, so a config.json written before a field existed compares with its default.
-            if _jsonable(TrainConfig.from_dict(saved)) != _jsonable(cfg):
+            if jsonable(TrainConfig.from_dict(saved)) != jsonable(cfg):
                 raise ValueError(f"--resume with a config that differs from {self.out / 'config.json'}; "
                                  "resume with the same arguments (or a new --out)")
         if cfg.threads > 0:
@@ -306,9 +172,9 @@ class Trainer:
         if self.main:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "config.json").write_text(json.dumps(run_config_json(cfg), indent=2))
-            self.tb = _tensorboard(self.out)
+            self.tb = tensorboard_writer(self.out)
             if "wandb" in report_to:
-                self.wandb = _wandb(self.out, cfg)
+                self.wandb = wandb_run(self.out, cfg)
         dist.barrier()
 
     def _main_first(self, fn):
@@ -510,109 +376,6 @@ class Trainer:
             tqdm.write(f"[{self.cfg.algo} s{self.cfg.seed}] traj {row['trajectories']:>6}  eval {row['eval_return']:7.2f} "
                        f"± {row['eval_return_ci95']:.2f}  success {row['eval_success']:.2f}  "
                        f"sampled {row.get('eval_sampled_return', float('nan')):7.2f}  ({row['seconds']:.0f}s)")
-
-
-#: Part of the critic warm-up's cache key: bump when the warm-up recipe or the critic's numerics change.
-CRITIC_WARMUP_VERSION = 2
-START_SEED = 900_000_000  # env seeds of the start data: apart from every training run's (seed * 10M + count)
-
-
-def start_data(cfg: TrainConfig, actor, sft_dir: Path, progress: bool = False) -> list:
-    """``cfg.start_episodes`` episodes of the SFT actor (temperature 1, train split), collected once per SFT actor
-    and cached as JSONL under ``$ARCHER_GYM_CACHE/start/<key>/``: the data a critic is warmed up on."""
-    # micro_batch sets the order in which the sampler draws its random numbers, so it is part of what the data is.
-    key = hashlib.sha256(json.dumps([cfg.sft.key(), cfg.env_id, cfg.start_episodes, cfg.num_envs, START_SEED,
-                                     cfg.model.micro_batch],
-                                    sort_keys=True).encode()).hexdigest()[:16]
-    path = cache_root() / "start" / key / "episodes.jsonl"
-    if path.exists():
-        return read_jsonl(path)
-    gen = torch.Generator(device=actor.device).manual_seed(START_SEED)
-    act = lambda obs: actor.sample(obs, generator=gen)  # noqa: E731
-    venv = make_vec(cfg.env_id, cfg.num_envs, split="train")
-    with autocast(cfg.model):
-        res = collect(venv, act, [EpisodeSpec(seed=START_SEED + i) for i in range(cfg.start_episodes)],
-                      env_id=cfg.env_id, policy_name="sft", progress=progress)
-    venv.close()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"episodes.jsonl.tmp{os.getpid()}")
-    write_jsonl(tmp, res.episodes)
-    os.replace(tmp, path)
-    return res.episodes
-
-
-def warm_start_critic(cfg: TrainConfig, learner, actor, sft_dir: Path, progress: bool = False) -> None:
-    """The offline critic warm-up (agents.algos.critic_learner.CriticLearner.warm_start) on the start data, the SFT actor's
-    own episodes, with V's fresh actions from the SFT actor (seeded): the critic of the SFT policy, cached under a
-    key of everything it depends on, so every seed of ArCHer and CHAI starts from the same critic."""
-    steps = learner.cfg.critic_warmup_steps
-    if steps <= 0:
-        return
-    model = cfg.model.cache_dict()
-    critic_cfg = {k: getattr(learner.cfg, k) for k in ("gamma", "critic_lr", "tau", "batch_size", "max_grad_norm",
-                                                        "cap_is_terminal")}
-    key = hashlib.sha256(json.dumps([cfg.sft.key(), model, critic_cfg, steps, "start-data", cfg.start_episodes,
-                                     CRITIC_WARMUP_VERSION],
-                                    sort_keys=True).encode()).hexdigest()[:16]
-    gen = torch.Generator(device=actor.device).manual_seed(0)
-    sample_actions = lambda obs: actor.sample(obs, generator=gen).texts  # noqa: E731
-
-    def data() -> ReplayBuffer:  # built only on a cache miss
-        buf = ReplayBuffer(learner.cfg.buffer_capacity)
-        buf.add_episodes(start_data(cfg, actor, sft_dir, progress))
-        return buf
-
-    learner.warm_start(data, sample_actions, steps, cache_root() / "critic" / key, progress=progress)
-
-
-def prepare(cfg: TrainConfig, progress: bool = True, critic: bool = True) -> None:
-    """Build (or find in the cache) what a run starts from: the SFT actor and, for ArCHer and CHAI (unless
-    ``critic=False``), the warmed-up critic. compare.py calls it once before starting runs in parallel."""
-    sft_dir = run_sft(cfg.sft, progress=progress)
-    if not critic:
-        return
-    actor = load_sft_actor(sft_dir, cfg.model)
-    algo = build_algorithm(cfg.algo, actor, cfg.algorithm_config(), cfg.model, seed=cfg.seed)
-    if algo.critic_learner is not None:
-        warm_start_critic(cfg, algo.critic_learner, actor, sft_dir, progress)
-
-
-def _jsonable(cfg: TrainConfig) -> dict:
-    return json.loads(json.dumps(asdict(cfg)))
-
-
-def run_config_json(cfg: TrainConfig) -> dict:
-    """A run's ``config.json``: the TrainConfig as given (``algo_config`` holds only the overrides) and, under
-    ``"algorithm"``, the algorithm's whole resolved config (every hyper-parameter the run used, defaults included),
-    so a reader of published results sees what made them. ``TrainConfig.from_dict`` ignores the latter."""
-    return {**_jsonable(cfg), "algorithm": json.loads(json.dumps(asdict(cfg.algorithm_config())))}
-
-
-def _tensorboard(out: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except Exception:  # tensorboard not installed: CSV only
-        return None
-    return SummaryWriter(str(out / "tb"))
-
-
-def _wandb(out: Path, cfg: TrainConfig):
-    """A Weights & Biases run for the run directory ``out``; wandb is imported only here, when asked. The W&B run id is
-    kept in ``out/wandb_id``, so a resumed run (``--resume``) continues the same W&B run. W&B's own environment
-    settings apply: ``WANDB_MODE=offline`` keeps it on disk (``out/wandb/``, ``wandb sync`` uploads it later),
-    ``WANDB_PROJECT`` (default ``archer-gym``), ``WANDB_ENTITY``."""
-    try:
-        import wandb
-    except ImportError:
-        raise ImportError(WANDB_MISSING) from None
-    import uuid
-
-    id_file = out / "wandb_id"
-    run_id = id_file.read_text().strip() if id_file.exists() else uuid.uuid4().hex[:12]
-    id_file.write_text(run_id + "\n")
-    return wandb.init(project=os.environ.get("WANDB_PROJECT", "archer-gym"), id=run_id, resume="allow",
-                      name=f"{cfg.algo}-{cfg.env_id.split('/')[-1]}-seed{cfg.seed}", dir=str(out),
-                      config=run_config_json(cfg))
 
 
 def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True, report_to=()) -> list[dict]:

@@ -176,7 +176,7 @@ def finished(out: Path, run: dict) -> bool:
 
 # --------------------------------------------------------------------------------------------- running
 def needs_critic(method: str) -> bool:
-    """The method's runs start from the cached critic warm-up (agents.trainer.warm_start_critic)."""
+    """The method's runs start from the cached critic warm-up (agents.start.warm_start_critic)."""
     from agents.algos import spec
 
     return spec(method).critic_warmup
@@ -193,7 +193,7 @@ def start_key(run: dict) -> int:
 def prepare_starts(p: dict, critic: bool, progress: bool = True) -> None:
     """Build each task's SFT actor (``critic=False``) or the critic methods' warmed-up critic (``critic=True``)
     once, before the runs that need it (parallel runs would all build the same cached artefacts at once)."""
-    from agents.trainer import prepare
+    from agents.start import prepare
     from agents.train import build_parser as train_parser, config_from_args
 
     done = set()
@@ -605,7 +605,7 @@ def report(p: dict) -> dict:
 
 def resolved_algorithms(p: dict) -> dict:
     """task -> method (or variant) -> the whole algorithm config its runs used, defaults included, from the first
-    run's ``config.json`` (agents.trainer.run_config_json; a run made before it was written is left out)."""
+    run's ``config.json`` (agents.config.run_config_json; a run made before it was written is left out)."""
     out: dict = {}
     for run in p["runs"]:
         path = run_dir(Path(p["out"]), run) / "config.json"

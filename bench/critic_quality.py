@@ -325,9 +325,10 @@ def default_critic(env_id: str, progress: bool = True, model_args: dict | None =
     from agents.algos.critic_learner import CriticLearner
     from agents.models import ModelConfig
     from agents.sft import load_sft_actor, run_sft
-    from agents.trainer import TrainConfig, _override, warm_start_critic
+    from agents.config import TrainConfig, apply_overrides
+    from agents.start import warm_start_critic
 
-    model = _override(ModelConfig(), model_args or {}, "--model-arg")
+    model = apply_overrides(ModelConfig(), model_args or {}, "--model-arg")
     cfg = TrainConfig(algo="archer", env_id=env_id, model=model, algo_config=dict(algo_args or {}))
     acfg = cfg.algorithm_config()
     sft_dir = run_sft(cfg.sft, progress=progress)
@@ -362,7 +363,7 @@ def main(argv=None) -> dict:
     torch.set_num_threads(1)
     try:
         actor, critic, acfg = default_critic(a.env, model_args=model_args, algo_args=algo_args)
-    except ValueError as err:  # an unknown field or a bad value, named by _override / __post_init__
+    except ValueError as err:  # an unknown field or a bad value, named by apply_overrides / __post_init__
         ap.error(str(err))
     if a.critic:
         from safetensors.torch import load_model

@@ -25,7 +25,8 @@ import torch  # noqa: E402
 
 from agents.models import ModelConfig, make_critic  # noqa: E402
 from agents.sft import load_sft_actor, run_sft  # noqa: E402
-from agents.trainer import TrainConfig, start_data  # noqa: E402
+from agents.config import TrainConfig  # noqa: E402
+from agents.start import start_data  # noqa: E402
 
 
 def timed(fn, batches) -> float:

@@ -166,7 +166,7 @@ def test_every_config_field_is_an_option_of_agents_train():
     from agents.models import ModelConfig
     from agents.sft import SFTConfig
     from agents.train import TRAIN_GIVEN, build_parser, config_from_args
-    from agents.trainer import TrainConfig
+    from agents.config import TrainConfig
 
     p = build_parser()
     flags = {s for a in p._actions for s in a.option_strings}

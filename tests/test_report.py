@@ -12,7 +12,7 @@ import types
 import pytest
 
 from agents import train as train_cli
-from agents.trainer import _wandb
+from agents.reporting import wandb_run
 from tests import toy  # noqa: F401  (registers archer/ToyColour-v0)
 
 ENV = "archer/ToyColour-v0"
@@ -60,8 +60,8 @@ def test_rows_go_to_wandb_against_trajectories(fake_wandb, tmp_path):
     assert run.init["dir"] == str(out) and run.init["resume"] == "allow"
     # a resumed run continues the same W&B run: the id is kept in the run directory
     assert (out / "wandb_id").read_text().strip() == run.init["id"]
-    from agents.trainer import TrainConfig
-    again = _wandb(out, TrainConfig.from_dict(json.loads((out / "config.json").read_text())))
+    from agents.config import TrainConfig
+    again = wandb_run(out, TrainConfig.from_dict(json.loads((out / "config.json").read_text())))
     assert again.init["id"] == run.init["id"]
 
 

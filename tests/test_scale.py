@@ -154,20 +154,20 @@ def test_distributed_helpers_are_identities_in_one_process():
 def test_old_config_json_without_new_fields_still_resumes():
     from dataclasses import asdict
 
-    from agents.trainer import TrainConfig, _jsonable
+    from agents.config import TrainConfig, jsonable
 
     cfg = TrainConfig()
-    saved = _jsonable(cfg)
+    saved = jsonable(cfg)
     for k in ("lora_r", "bf16", "gradient_checkpointing"):
         saved["model"].pop(k)
         saved["sft"]["model"].pop(k)
     saved.pop("rollout_backend")
-    assert _jsonable(TrainConfig.from_dict(saved)) == _jsonable(cfg)
+    assert jsonable(TrainConfig.from_dict(saved)) == jsonable(cfg)
     assert asdict(cfg)["model"]["chat_template"] == "auto"
 
 
 def test_config_json_holds_the_resolved_algorithm_config_and_reads_back():
-    from agents.trainer import TrainConfig, _jsonable, run_config_json
+    from agents.config import TrainConfig, jsonable, run_config_json
 
     cfg = TrainConfig(algo="archer", algo_config={"actor_lr": "1e-4", "kl_coef": 0.1})
     written = json.loads(json.dumps(run_config_json(cfg)))
@@ -175,7 +175,7 @@ def test_config_json_holds_the_resolved_algorithm_config_and_reads_back():
     resolved = written["algorithm"]  # every field, defaults included, as the run used them
     assert resolved["actor_lr"] == 1e-4 and resolved["kl_coef"] == 0.1 and resolved["critic_updates"] == 20
     assert resolved["gamma"] == 0.95 and resolved["actor_data"] == "replay"
-    assert _jsonable(TrainConfig.from_dict(written)) == _jsonable(cfg)  # --resume compares without it
+    assert jsonable(TrainConfig.from_dict(written)) == jsonable(cfg)  # --resume compares without it
     chai = run_config_json(TrainConfig(algo="chai"))["algorithm"]
     assert chai["k"] == 5 and chai["critic"]["critic_updates"] == 20  # nested configs resolve too
 

@@ -4,7 +4,7 @@ utterances and take the one with the highest min(Q1, Q2) of the TARGET critic, t
 As in the reference (YifeiZhou02/ArCHer ``archer/models/chai_agent.py``): the pick reads the target critic,
 and the critic's V is regressed on Q' of CHAI's own pick (its best-of-k), so the critic evaluates the CHAI
 policy rather than the SFT actor. Deviation: the critic starts from ArCHer's cached offline warm-up (the SFT
-policy's values on the start data, agents.trainer.warm_start_critic) instead of from scratch, so CHAI's
+policy's values on the start data, agents.start.warm_start_critic) instead of from scratch, so CHAI's
 first picks already mean something; the budget and the start data are the same as ArCHer's.
 """
 

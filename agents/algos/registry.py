@@ -40,7 +40,7 @@ class AlgoSpec:
     #: ``critic.buffer_capacity``), checkpoints it, and hands it to ``update``.
     uses_buffer: bool = False
     #: The algorithm's utterance-level critic (``algorithm.critic_learner``) starts from the cached offline warm-up
-    #: (agents.trainer.warm_start_critic); compare.py builds that warm-up before such runs start.
+    #: (agents.start.warm_start_critic); compare.py builds that warm-up before such runs start.
     critic_warmup: bool = False
     #: The trainer collects each iteration as groups of ``cfg.group_size`` episodes from the same start (same env
     #: seed, same target); the config must have a ``group_size`` field.
