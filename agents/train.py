@@ -46,6 +46,8 @@ TRAIN_OPTIONS = {
     "temperature": {"type": positive_float},
     "threads": {"type": nonnegative_int, "help": "torch threads (0: default)"},
     "rollout_backend": {"choices": ("hf", "vllm"), "help": "vllm: optional, untested here (agents/vllm_backend.py)"},
+    "out": {"default": None, "convert": lambda v: TrainConfig.out if v is None else v,
+            "help": f"the run directory (default {TrainConfig.out})"},
     "seed_buffer": {"help": "off-policy methods: also keep the SFT data set in the replay (default: only their own "
                             "rollouts; the critic's offline warm-up uses the SFT data set either way)"},
 }
@@ -97,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plugin", action="append", default=[], metavar="FILE.py|MODULE",
                    help="import this file or module first, so the algorithm it registers can be named by --algo "
                         "(repeatable; docs/add_an_algorithm.md)")
+    p.add_argument("--config", metavar="FILE.json",
+                   help="the run's whole configuration from a JSON file of TrainConfig's fields (a run's config.json "
+                        "does), as baselines/compare.py launches its runs; beside it only --out, --resume, "
+                        "--no-progress and --report-to")
     p.add_argument("--env", default=d.env_id, help="an archer/* env id")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--algo-arg", action="append", default=[], metavar="KEY=VALUE",
@@ -113,11 +119,49 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(a) -> TrainConfig:
+    if a.config:
+        return config_from_file(a.config, out=a.out)
     model = config_from_options(ModelConfig, a, options=MODEL_OPTIONS)
     sft = config_from_options(SFTConfig, a, prefix="sft-", options=SFT_OPTIONS, model=model)
     return config_from_options(TrainConfig, a, options=TRAIN_OPTIONS, algo=a.algo, env_id=a.env, model=model,
                                sft=sft, algo_config=parse_key_values(a.algo_arg, "--algo-arg"),
                                plugins=list(a.plugin))
+
+
+#: The options that go with --config (the rest of the configuration is the file's).
+WITH_CONFIG = ("config", "out", "resume", "no_progress", "report_to", "help")
+
+
+def check_config_alone(parser: argparse.ArgumentParser, a) -> None:
+    """With ``--config``, an option that sets a field of the configuration is an error (it would be ignored)."""
+    if not a.config:
+        return
+    given = [act.option_strings[0] for act in parser._actions
+             if act.dest not in WITH_CONFIG and act.option_strings and getattr(a, act.dest) != act.default]
+    if given:
+        raise ValueError(f"--config holds the whole configuration, so {', '.join(given)} would be ignored; set it "
+                         "in the file, or leave --config out")
+
+
+def config_from_file(path: str, out: str | None = None) -> TrainConfig:
+    """A TrainConfig from a JSON file of its fields (a run's ``config.json``; the resolved ``"algorithm"`` beside them
+    is ignored), with ``out`` in place of the file's when given."""
+    import json
+
+    try:
+        d = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ValueError(f"--config {path}: no such file") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"--config {path}: not JSON ({e})") from None
+    if not isinstance(d, dict):
+        raise ValueError(f"--config {path}: expected a JSON object of TrainConfig's fields")
+    if out is not None:
+        d["out"] = out
+    try:
+        return TrainConfig.from_dict(d)
+    except TypeError as e:  # an unknown field
+        raise ValueError(f"--config {path}: {e}") from None
 
 
 def load_plugins_of(argv) -> None:
@@ -131,14 +175,15 @@ def load_plugins_of(argv) -> None:
         raise SystemExit(f"error: {e}") from None
 
 
-def check_paths(a) -> None:
-    """Paths given on the command line, checked where they enter (before any model is built)."""
-    out = Path(a.out)
+def check_paths(cfg: TrainConfig) -> None:
+    """Paths given on the command line (or in --config), checked where they enter (before any model is built)."""
+    out = Path(cfg.out)
     if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {a.out} is a file, not a directory; choose another --out")
-    looks_local = a.actor.startswith((".", "/", "~")) or a.actor.endswith(".gguf")
-    if a.actor not in ("tiny", "smollm2") and looks_local and not Path(a.actor).expanduser().exists():
-        raise ValueError(f"--actor {a.actor}: no such file or directory (or give 'tiny', 'smollm2' or a hub name)")
+        raise ValueError(f"--out {cfg.out} is a file, not a directory; choose another --out")
+    actor = cfg.model.actor
+    looks_local = actor.startswith((".", "/", "~")) or actor.endswith(".gguf")
+    if actor not in ("tiny", "smollm2") and looks_local and not Path(actor).expanduser().exists():
+        raise ValueError(f"--actor {actor}: no such file or directory (or give 'tiny', 'smollm2' or a hub name)")
 
 
 def check_report_to(a) -> None:
@@ -156,8 +201,9 @@ def main(argv=None) -> int:
     parser = build_parser()
     a = parser.parse_args(argv)
     try:
+        check_config_alone(parser, a)
         cfg = config_from_args(a)
-        check_paths(a)
+        check_paths(cfg)
         check_report_to(a)
         # Building the trainer reads the run directory (resume, checkpoint digests) and loads the models: errors
         # there are the user's inputs (a corrupt checkpoint, an actor that does not load), reported in one line.

@@ -50,7 +50,7 @@ from agents.algos import build_algorithm, spec
 from agents.buffer import ReplayBuffer
 from agents.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from agents.config import TrainConfig, group_size, jsonable, run_config_json
-from agents.evaluate import eval_specs, evaluate_act_fn
+from agents.evaluate import eval_specs
 from agents.models import autocast
 from agents.reporting import REPORT_TO, tensorboard_writer, wandb_run, write_csv_atomic
 from agents.rollout import Counts, EpisodeSpec, collect
@@ -263,11 +263,7 @@ class Trainer:
         (greedy episodes do not depend on their batch-mates, so greedy figures equal the single-process ones)."""
         act = lambda obs: self.algo.eval_act(obs, greedy)  # noqa: E731
         with autocast(self.cfg.model):
-            if self.world == 1:
-                self.algo.reset_eval(EVAL_SEED)
-                return evaluate_act_fn(act, self.cfg.env_id, episodes=self.cfg.eval_episodes,
-                                       num_envs=self.cfg.num_envs, seed=EVAL_SEED)
-            self.algo.reset_eval(EVAL_SEED + self.rank * RANK_SEED_OFFSET)
+            self.algo.reset_eval(EVAL_SEED + self.rank * RANK_SEED_OFFSET)  # rank 0: EVAL_SEED, as in one process
             mine = dist.my_share(eval_specs(self.cfg.env_id, self.cfg.eval_episodes, EVAL_SEED))
             venv = make_vec(self.cfg.env_id, max(1, min(self.cfg.num_envs, len(mine))), split="eval")
             res = collect(venv, act, mine, env_id=self.cfg.env_id)
@@ -297,10 +293,7 @@ class Trainer:
     def _collect(self, n: int):
         """This iteration's ``n`` episodes (env seeds from the global count) -> (episodes, Counts), global."""
         specs = self.episode_specs(n)
-        with autocast(self.cfg.model):
-            if self.world == 1:
-                res = collect(self.venv, self.rollout_act, specs, env_id=self.cfg.env_id, policy_name=self.cfg.algo)
-                return res.episodes, res.counts
+        with autocast(self.cfg.model):  # one process: my_share, gather_object and interleave are identities
             res = collect(self.venv, self.rollout_act, dist.my_share(specs), env_id=self.cfg.env_id,
                           policy_name=self.cfg.algo)
         gathered = dist.gather_object((res.episodes, asdict(res.counts)))

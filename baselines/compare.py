@@ -141,19 +141,30 @@ def run_dir(out: Path, run: dict) -> Path:
     return out / "runs" / run["task"] / run.get("variant", run["method"]) / f"seed{run['seed']}"
 
 
-def command(run: dict, out: Path, threads: int) -> list[str]:
+def run_config(run: dict, out: Path, threads: int):
+    """The run's ``agents.config.TrainConfig``: the plan's settings as one config object (its ``algo_args`` as the
+    algorithm's overrides), which the run's process reads whole (``python -m agents.train --config``)."""
+    from agents.config import TrainConfig
+    from agents.models import ModelConfig
+
     t = run["train"]
-    cmd = [sys.executable, "-m", "agents.train", "--algo", run["method"], "--env", run["env_id"],
-           "--trajectories", str(run["trajectories"]), "--seed", str(run["seed"]),
-           "--out", str(run_dir(out, run)), "--rollout-trajectories", str(t["rollout_trajectories"]),
-           "--num-envs", str(t["num_envs"]), "--eval-every", str(t["eval_every"]),
-           "--eval-episodes", str(t["eval_episodes"]), "--actor", t["actor"], "--critic", t["critic"],
-           "--device", t["device"], "--threads", str(threads), "--no-progress"]
-    for k, v in run["algo_args"].items():
-        cmd += ["--algo-arg", f"{k}={v}"]
-    for plugin in run.get("plugins", []):
-        cmd += ["--plugin", plugin]
-    if (run_dir(out, run) / "checkpoint").exists():
+    return TrainConfig(algo=run["method"], env_id=run["env_id"], trajectories=run["trajectories"], seed=run["seed"],
+                       out=str(run_dir(out, run)), rollout_trajectories=t["rollout_trajectories"],
+                       num_envs=t["num_envs"], eval_every=t["eval_every"], eval_episodes=t["eval_episodes"],
+                       threads=threads, model=ModelConfig(actor=t["actor"], critic=t["critic"], device=t["device"]),
+                       algo_config={k: str(v) for k, v in run["algo_args"].items()}, plugins=list(run.get("plugins", [])))
+
+
+def command(run: dict, out: Path, threads: int) -> list[str]:
+    """``python -m agents.train --config <run dir>/launch.json`` (written here: :func:`run_config` as JSON), with
+    ``--resume`` when the run has a checkpoint to continue."""
+    from agents.config import jsonable
+
+    d = run_dir(out, run)
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "launch.json").write_text(json.dumps(jsonable(run_config(run, out, threads)), indent=2))
+    cmd = [sys.executable, "-m", "agents.train", "--config", str(d / "launch.json"), "--no-progress"]
+    if (d / "checkpoint").exists():
         cmd.append("--resume")
     return cmd
 
@@ -194,7 +205,6 @@ def prepare_starts(p: dict, critic: bool, progress: bool = True) -> None:
     """Build each task's SFT actor (``critic=False``) or the critic methods' warmed-up critic (``critic=True``)
     once, before the runs that need it (parallel runs would all build the same cached artefacts at once)."""
     from agents.start import prepare
-    from agents.train import build_parser as train_parser, config_from_args
 
     done = set()
     for r in p["runs"]:
@@ -204,7 +214,7 @@ def prepare_starts(p: dict, critic: bool, progress: bool = True) -> None:
         if progress:
             print(f"start point for {r['task']} ({'critic warm-up' if critic else 'SFT actor'}; cached after the "
                   "first build) ...", flush=True)
-        cfg = config_from_args(train_parser().parse_args(command(r, Path(p["out"]), p["threads"])[3:]))
+        cfg = run_config(r, Path(p["out"]), p["threads"])
         prepare(cfg, progress=progress and not critic, critic=critic)
 
 

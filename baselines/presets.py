@@ -1,11 +1,9 @@
 """Comparison presets, as data: which tasks, methods, seeds and budgets, and each task's settings.
 
-``quick`` runs on a 2-core CPU with the embedded tiny models (41 minutes measured at 33a3f32, with other work on
-the cores; the 30-minute target is not met; at 5854314 the actor's and critic's passes run 1.7-2.9x faster,
-bench/micro_batch.py, and the preset has not been re-timed); ``long`` runs ArCHer against PPO for 3,072
-trajectories (resumable; PPO's seed 0 took 669 training seconds at 0af1a91 with other work on the cores, ArCHer's
-about 780 per 1,152). Both apply the tuning sweep's winners (``tuned.json``, from
-``baselines/sweep.py``). ``paper`` carries
+``quick`` runs on a 2-core CPU with the embedded tiny models (its wall-clock from a fresh clone is in the README,
+"Comparison"); ``long`` runs ArCHer against PPO for 3,072 trajectories (resumable; 3,018 s on 2 cores at 9d5f5ce,
+training seconds per run: ArCHer about 1,120, PPO about 300). Both apply the tuning sweep's winners (``tuned.json``,
+from ``baselines/sweep.py``). ``paper`` carries
 the ArCHer paper's hyper-parameters (Zhou et al. 2024, Appendix) with GPT-2 actor and RoBERTa critic
 by name, for GPU users whose machines have those models.
 """
@@ -86,7 +84,7 @@ PRESETS: dict[str, dict] = {
     },
     "long": {
         "description": "CPU, tiny embedded models, TwentyQuestionsSubset-v0, ArCHer against PPO (and the SFT start), "
-                       "3 seeds, 3072 trajectories: long enough for the curves to flatten (about 2 hours on 2 cores, "
+                       "3 seeds, 3072 trajectories: long enough for the curves to flatten (about 50 minutes on 2 cores, "
                        "resumable)",
         "tasks": ["twenty_questions_subset"],
         "methods": ["archer", "ppo", "bc"],

@@ -57,6 +57,10 @@ CASES = [
     (train_cli, ["--resume", "--out", "{lost_run}"], "no checkpoint"),
     (train_cli, ["--out", "{crashed_run}"], "--resume"),
     (train_cli, ["--report-to", "mlflow"], "mlflow"),
+    (train_cli, ["--config", "{lost_run}/no_such.json"], "no such file"),
+    (train_cli, ["--config", "{lost_run}/metrics.csv"], "not JSON"),
+    (train_cli, ["--config", "{bad_config}"], "unexpected keyword argument 'learning_rate'"),
+    (train_cli, ["--config", "{bad_config}", "--seed", "3", "--seed-buffer"], "--seed-buffer, --seed would be ignored"),
     # agents.sft
     (sft_cli, ["--env", "archer/Nope-v0"], "archer/Nope-v0"),
     (sft_cli, ["--episodes", "0"], "0"),
@@ -124,14 +128,17 @@ def paths(tmp_path, monkeypatch):
     no_ckpt = tmp_path / "no_checkpoint_run"  # a run's config, no checkpoint was ever written
     no_ckpt.mkdir()
     (no_ckpt / "config.json").write_text("{}")
-    return {"file": file, "lost_run": lost, "crashed_run": crashed, "no_checkpoint_run": no_ckpt}
+    bad_config = tmp_path / "bad_config.json"  # a TrainConfig JSON with a field it does not have
+    bad_config.write_text('{"algo": "ppo", "learning_rate": 0.1}')
+    return {"file": file, "lost_run": lost, "crashed_run": crashed, "no_checkpoint_run": no_ckpt,
+            "bad_config": bad_config}
 
 
 @pytest.mark.parametrize("module,argv,fragment", CASES,
                          ids=[f"{PROGS[m].split()[-1]}:{' '.join(a) or '(none)'}" for m, a, _ in CASES])
 def test_bad_input_is_one_line_and_status_2(module, argv, fragment, paths, capsys):
     argv = [a.format(**paths) for a in argv]
-    if module in (train_cli, sft_cli) and "--env" not in argv:
+    if module in (train_cli, sft_cli) and "--env" not in argv and "--config" not in argv:
         argv = ["--env", ENV] + argv
     with pytest.raises(SystemExit) as exc:
         module.main(argv)
@@ -216,3 +223,23 @@ def test_a_new_config_field_is_an_option_with_no_edit():
     assert got == Demo(depth=7, flag=True)
     with pytest.raises(SystemExit):
         p.parse_args(["--demo-depth", "seven"])
+
+
+def test_train_config_file_round_trips_what_compare_launches(tmp_path):
+    """compare.py hands each run its TrainConfig as one object (``--config launch.json``, no argv round trip); the run
+    reads exactly that config back, and ``--out`` given beside ``--config`` moves it."""
+    from agents.config import jsonable
+    from agents.train import build_parser, config_from_args
+    from baselines import compare
+
+    a = compare.build_parser().parse_args(["--methods", "archer", "--seeds", "3", "--out", str(tmp_path / "o")])
+    run = compare.plan(a)["runs"][0]
+    cmd = compare.command(run, tmp_path / "o", 1)
+    assert cmd[-3:] == ["--config", str(compare.run_dir(tmp_path / "o", run) / "launch.json"), "--no-progress"]
+    cfg = compare.run_config(run, tmp_path / "o", 1)
+    read = config_from_args(build_parser().parse_args(cmd[3:]))
+    assert jsonable(read) == jsonable(cfg)
+    assert (read.algo, read.seed, read.trajectories, read.threads) == ("archer", 3, 512, 1)
+    assert read.algo_config == {k: str(v) for k, v in run["algo_args"].items()} and read.algo_config  # tuned.json
+    moved = config_from_args(build_parser().parse_args(cmd[3:] + ["--out", str(tmp_path / "elsewhere")]))
+    assert moved.out == str(tmp_path / "elsewhere") and moved.seed == 3

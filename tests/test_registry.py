@@ -2,6 +2,8 @@
 
 import argparse
 import dataclasses
+import json
+from pathlib import Path
 
 import pytest
 
@@ -94,7 +96,8 @@ def test_a_plugin_file_registers_and_every_list_sees_it(tmp_path, actor):  # noq
         runs = compare.plan(a)["runs"]
         assert {r["method"] for r in runs} == {"ppo", "my_test_algo"}
         cmd = compare.command(runs[-1], tmp_path / "o", 1)
-        assert cmd[cmd.index("--plugin") + 1] == str(plugin)
+        launch = json.loads(Path(cmd[cmd.index("--config") + 1]).read_text())  # the run's whole TrainConfig
+        assert launch["plugins"] == [str(plugin)] and launch["algo"] == "my_test_algo"
     finally:
         _SPECS.pop("my_test_algo", None)
 
