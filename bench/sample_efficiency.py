@@ -13,6 +13,7 @@ budget in the mean): the ratio is then a bound. The ArCHer paper reports about 1
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -41,6 +42,17 @@ def thresholds(rows: list[dict], expert: float) -> dict[str, float]:
             f"halfway from the SFT start to the expert ({start:.2f} -> {expert:.2f})": (start + expert) / 2}
 
 
+def expert_return(results: Path) -> float:
+    """The expert's eval return: the reference line compare.py wrote to ``summary.json`` beside the metrics (the same
+    figure its threshold and plot use), else computed now (200 episodes)."""
+    summary = results / "summary.json"
+    if summary.exists():
+        refs = json.loads(summary.read_text()).get("references", {}).get("twenty_questions_subset")
+        if refs:
+            return refs["expert"]
+    return reference_returns(["twenty_questions_subset"])["twenty_questions_subset"]["expert"]
+
+
 def measure(results: Path, threshold: float | None = None, expert: float | None = None) -> dict[str, dict[str, str]]:
     """Per threshold (``threshold``, or the two of :func:`thresholds`): trajectories to reach it per seed and the
     PPO / ArCHer ratio. ``expert``: the expert's eval return (default: the scripted expert's, 200 episodes)."""
@@ -51,7 +63,7 @@ def measure(results: Path, threshold: float | None = None, expert: float | None 
         levels = {"given": threshold}
     else:
         if expert is None:
-            expert = reference_returns(["twenty_questions_subset"])["twenty_questions_subset"]["expert"]
+            expert = expert_return(results)
         levels = thresholds(rows, expert)
     return {name: measure_at(rows, level) for name, level in levels.items()}
 

@@ -43,3 +43,12 @@ def test_thresholds_and_ratio(tmp_path):
     assert float(halfway["ratio PPO / ArCHer (mean over seeds; '> budget' as 2x budget)"]) == pytest.approx(1200 / 1000)
     given = se.measure(tmp_path, threshold=-7.5)
     assert list(given) == ["given"] and given["given"]["archer: trajectories to threshold per seed"] == "100, 100"
+
+
+def test_expert_comes_from_the_comparison_s_summary(tmp_path):
+    """The expert's return is read from compare.py's summary.json beside the metrics, not recomputed."""
+    import json
+
+    (tmp_path / "summary.json").write_text(json.dumps({"references": {"twenty_questions_subset": {"expert": -4.0,
+                                                                                                  "random": -14.0}}}))
+    assert se.expert_return(tmp_path) == -4.0
