@@ -10,33 +10,14 @@ import numpy as np
 import torch
 
 from archer_gym import make_vec
-from archer_gym.evaluation import summarize
+from archer_gym.evaluation import EVAL_SEED, eval_starts, summarize
 from agents.rollout import ActFn, EpisodeSpec, collect
 
 
-def eval_specs(env_id: str, episodes: int, seed: int = 10_000) -> list[EpisodeSpec]:
-    """``episodes`` starts that walk the eval split's targets in a fixed shuffled order (``seed``'s permutation), so
-    every target comes equally often (up to one) and fewer episodes than targets are a uniform sample of them, not
-    the first ones in list order (TwentyQuestions-v0's 100 eval episodes saw its first 100 of 158 words). The
-    methods' evaluations and the scripted reference lines (:func:`evaluate_scripted_starts`) play these starts."""
-    env = gym.make(env_id, split="eval")
-    targets = list(env.unwrapped.targets)
-    env.close()
-    order = np.random.default_rng(seed).permutation(len(targets))
-    return [EpisodeSpec(seed=seed + i, options={"target": targets[order[i % len(targets)]]}) for i in range(episodes)]
-
-
-def evaluate_scripted_starts(env_id: str, policy: str, *, episodes: int = 200, seed: int = 10_000) -> dict:
-    """A task's scripted policy (``expert``, ``random``, ...) on the starts the methods are evaluated on
-    (:func:`eval_specs`): the reference lines of a comparison, on the same targets as its curves."""
-    from archer_gym.evaluation import run_episode, scripted_policy
-
-    env = gym.make(env_id, split="eval")
-    rng = np.random.default_rng(seed)
-    eps = [run_episode(env, scripted_policy(env, policy, rng), seed=spec.seed, options=spec.options, env_id=env_id,
-                       policy_name=policy) for spec in eval_specs(env_id, episodes, seed)]
-    env.close()
-    return summarize(eps)
+def eval_specs(env_id: str, episodes: int, seed: int = EVAL_SEED) -> list[EpisodeSpec]:
+    """The eval split's starts (:func:`archer_gym.evaluation.eval_starts`) as the collector's episode specs: the
+    methods' evaluations play the same starts as the scripted reference lines and prompted models."""
+    return [EpisodeSpec(seed=s, options=o) for s, o in eval_starts(env_id, episodes, seed)]
 
 
 def actor_act_fn(actor, *, greedy: bool, seed: int = 0, temperature: float = 1.0) -> ActFn:
@@ -48,7 +29,8 @@ def actor_act_fn(actor, *, greedy: bool, seed: int = 0, temperature: float = 1.0
     return act
 
 
-def evaluate_act_fn(act: ActFn, env_id: str, *, episodes: int = 100, num_envs: int = 32, seed: int = 10_000) -> dict:
+def evaluate_act_fn(act: ActFn, env_id: str, *, episodes: int = 100, num_envs: int = 32,
+                    seed: int = EVAL_SEED) -> dict:
     venv = make_vec(env_id, min(num_envs, episodes), split="eval")
     res = collect(venv, act, eval_specs(env_id, episodes, seed), env_id=env_id)
     venv.close()
@@ -58,7 +40,7 @@ def evaluate_act_fn(act: ActFn, env_id: str, *, episodes: int = 100, num_envs: i
 
 
 def evaluate_actor(actor, env_id: str, *, episodes: int = 100, greedy: bool = True, num_envs: int = 32,
-                   seed: int = 10_000) -> dict:
+                   seed: int = EVAL_SEED) -> dict:
     """Summary (mean_return, return_ci95, success_rate, mean_turns, episodes) on the eval split."""
     return evaluate_act_fn(actor_act_fn(actor, greedy=greedy, seed=seed), env_id, episodes=episodes,
                            num_envs=num_envs, seed=seed)
@@ -110,8 +92,6 @@ def main(argv=None) -> int:
     p.add_argument("--json", default=None, help="also write the rows to this file")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
-    from agents.trainer import EVAL_SEED
-
     rows = []
     try:  # the whole algorithm, as the trainer evaluates it: CHAI acts by its best-of-k pick under its critic
         loaded = [(str(r), *load_run_algorithm(r)) for r in a.runs]

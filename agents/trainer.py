@@ -44,7 +44,7 @@ from tqdm import tqdm
 import gymnasium as gym
 
 from archer_gym import make_vec, read_jsonl
-from archer_gym.evaluation import summarize
+from archer_gym.evaluation import EVAL_SEED, summarize
 from agents import distributed as dist
 from agents.algos import build_algorithm, spec
 from agents.buffer import ReplayBuffer
@@ -57,7 +57,6 @@ from agents.rollout import Counts, EpisodeSpec, collect
 from agents.sft import load_sft_actor, run_sft
 from agents.start import warm_start_critic
 
-EVAL_SEED = 10_000
 RANK_SEED_OFFSET = 1_000_003  # rank r > 0 acts (and samples eval) with streams seeded seed + r * this
 
 

@@ -82,7 +82,7 @@ def play_eval_episodes(algo, cfg, episodes: int, *, greedy: bool) -> list[Episod
     from agents.evaluate import eval_specs
     from agents.models import autocast
     from agents.rollout import collect
-    from agents.trainer import EVAL_SEED
+    from archer_gym.evaluation import EVAL_SEED
 
     algo.reset_eval(EVAL_SEED)
     venv = make_vec(cfg.env_id, max(1, min(cfg.num_envs, episodes)), split="eval")

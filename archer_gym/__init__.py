@@ -11,7 +11,7 @@ from archer_gym.chat import chat_messages
 from archer_gym.env import CHARSET, MAX_ACTION_LENGTH, MAX_OBSERVATION_LENGTH, StepResult, TextGameEnv
 from archer_gym.oracles import KnowledgeBaseOracle, Oracle, OracleRequest
 from archer_gym.records import Episode, Transition, read_jsonl, write_jsonl
-from archer_gym.registry import SPECS, TaskSpec, get_spec, list_ids, register_task
+from archer_gym.registry import SPECS, TaskSpec, get_spec, list_ids, reference, references, register_task
 from archer_gym.vector import TextVectorEnv, make_vec
 
 __version__ = "0.1.0"
@@ -19,5 +19,5 @@ __version__ = "0.1.0"
 __all__ = [
     "chat_messages", "CHARSET", "MAX_ACTION_LENGTH", "MAX_OBSERVATION_LENGTH", "StepResult", "TextGameEnv",
     "KnowledgeBaseOracle", "Oracle", "OracleRequest", "Episode", "Transition", "read_jsonl", "write_jsonl",
-    "SPECS", "TaskSpec", "get_spec", "list_ids", "register_task", "TextVectorEnv", "make_vec",
+    "SPECS", "TaskSpec", "get_spec", "list_ids", "reference", "references", "register_task", "TextVectorEnv", "make_vec",
 ]

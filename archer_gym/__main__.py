@@ -7,6 +7,7 @@
     python -m archer_gym evaluate archer/TwentyQuestionsSubset-v0 --policy openai --model M \\
         --base-url http://127.0.0.1:8000/v1 --episodes 20 --split eval --json
     python -m archer_gym dataset archer/TwentyQuestionsSubset-v0 --policy expert --episodes 1000 --out data/tq
+    python -m archer_gym reference archer/TwentyQuestionsSubset-v0 --check   # the recorded expert/random figures
     python -m archer_gym serve-oracle --task twenty_questions --port 8000
 """
 
@@ -21,7 +22,7 @@ import numpy as np
 
 import archer_gym
 from archer_gym.cli import ArgumentParser, positive_float, positive_int
-from archer_gym.evaluation import evaluate_scripted, scripted_policy
+from archer_gym.evaluation import EVAL_SEED, REFERENCE_POLICIES, evaluate_scripted, measure_reference, scripted_policy
 
 
 #: What a human types in ``play`` to end the session (issue 15: "quit" was asked as a question and cost a turn).
@@ -105,6 +106,44 @@ def cmd_serve_oracle(argv: list[str]) -> int:
     return serve_main(argv) or 0
 
 
+def cmd_reference(args) -> int:
+    """Measure each task's reference figures; record them in ``--out`` (default: the registry's file), or with
+    ``--check`` compare them with the recorded ones and exit 1 on any difference."""
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    out = Path(args.out)
+    recorded = json.loads(out.read_text()) if out.exists() else {}
+    ids = args.env_ids or archer_gym.list_ids()
+    differ = []
+    for env_id in tqdm(ids, desc="reference", unit="task", disable=args.json):
+        old = recorded.get(env_id)
+        new = measure_reference(env_id, args.episodes if args.episodes else (old or {}).get("episodes", 200))
+        if args.check:
+            same = old is not None and all(old.get(p) == new[p] for p in REFERENCE_POLICIES)
+            if not same:
+                differ.append(env_id)
+            print(f"{env_id}: {'same' if same else 'DIFFERS'}: expert {new['expert']['mean_return']:.3f}, random "
+                  f"{new['random']['mean_return']:.3f} ({new['episodes']} episodes)"
+                  + ("" if same or old is None else f"; recorded expert {old['expert']['mean_return']:.3f}, random "
+                     f"{old['random']['mean_return']:.3f}"), flush=True)
+        else:
+            recorded[env_id] = new
+            print(f"{env_id}: expert {new['expert']['mean_return']:.3f} ± {new['expert']['return_ci95']:.3f}, random "
+                  f"{new['random']['mean_return']:.3f} ± {new['random']['return_ci95']:.3f} ({new['episodes']} "
+                  f"episodes)", flush=True)
+    if args.check:
+        if differ:
+            print(f"python -m archer_gym reference --check: {len(differ)} differ from {out}: {', '.join(differ)}; "
+                  f"record them again with python -m archer_gym reference {' '.join(differ)}", file=sys.stderr)
+        return 1 if differ else 0
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(dict(sorted(recorded.items())), indent=1) + "\n")
+    tmp.replace(out)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="python -m archer_gym", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -133,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     llm.add_argument("--concurrency", type=positive_int, default=4, help="episodes played at once")
     ev.add_argument("--episodes", type=positive_int, default=200)
     ev.add_argument("--split", default="eval", choices=["train", "eval"])
-    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--seed", type=int, default=EVAL_SEED,
+                    help="the starts (a seeded walk over the split's targets) and the policy's random choices")
     ev.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     ds = sub.add_parser("dataset", help="write episodes as a Hugging Face datasets dataset (one row per episode)")
     ds.add_argument("env_id", type=_env_id)
@@ -145,6 +185,15 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--split", default="train", choices=["train", "eval"])
     ds.add_argument("--seed", type=int, default=0, help="episode i of a scripted policy is seeded seed + i")
     ds.add_argument("--json", action="store_true", help="print one JSON object on the last line")
+    rf = sub.add_parser("reference", help="measure each task's scripted expert and random on the eval starts and "
+                        "record them in the registry's references.json (--check: compare instead)")
+    rf.add_argument("env_ids", nargs="*", type=_env_id, help="default: every registered id")
+    rf.add_argument("--episodes", type=positive_int, default=None,
+                    help="per policy (default: the recorded entry's, else 200)")
+    rf.add_argument("--out", default=str(archer_gym.registry.REFERENCES_FILE))
+    rf.add_argument("--check", action="store_true", help="measure again, compare with the recorded figures and exit "
+                    "1 on any difference; writes nothing")
+    rf.add_argument("--json", action="store_true", help="no progress bar")
     sub.add_parser("serve-oracle", help="OpenAI-compatible chat server for an oracle (see --help)", add_help=False)
     return p
 
@@ -204,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--target: {e}")
         finally:
             env.close()
-    return {"list": cmd_list, "play": cmd_play, "evaluate": cmd_evaluate, "dataset": cmd_dataset}[args.cmd](args)
+    return {"list": cmd_list, "play": cmd_play, "evaluate": cmd_evaluate, "dataset": cmd_dataset,
+            "reference": cmd_reference}[args.cmd](args)
 
 
 if __name__ == "__main__":

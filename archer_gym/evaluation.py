@@ -12,6 +12,23 @@ from archer_gym.records import Episode, Transition
 
 Policy = Callable[[str], str]
 
+#: The evaluation starts' seed: every evaluation in archer-gym (a trained actor's, the trainer's curve points, the
+#: scripted reference lines, a prompted model's) plays :func:`eval_starts` from it unless told otherwise.
+EVAL_SEED = 10_000
+
+
+def eval_starts(env_id: str, episodes: int, seed: int = EVAL_SEED, split: str = "eval",
+                **env_kwargs) -> list[tuple[int, dict]]:
+    """``episodes`` starts ``(reset seed, reset options)`` that walk the split's targets in a fixed shuffled order
+    (``seed``'s permutation), so every target comes equally often (up to one) and fewer episodes than targets are a
+    uniform sample of them, not the first ones in list order (TwentyQuestions-v0's 100 eval episodes once saw its
+    first 100 of 158 words). One sequence for every policy evaluated: scripted, prompted or trained."""
+    env = gym.make(env_id, split=split, **env_kwargs)
+    targets = list(env.unwrapped.targets)
+    env.close()
+    order = np.random.default_rng(seed).permutation(len(targets))
+    return [(seed + i, {"target": targets[order[i % len(targets)]]}) for i in range(episodes)]
+
 
 def mean_ci95(values) -> tuple[float, float]:
     """Mean and the half-width of its normal-approximation 95% confidence interval."""
@@ -60,20 +77,33 @@ def summarize(episodes: list[Episode]) -> dict:
     }
 
 
-def evaluate_scripted(env_id: str, policy: str, *, episodes: int = 200, split: str = "eval", seed: int = 0,
+def evaluate_scripted(env_id: str, policy: str, *, episodes: int = 200, split: str = "eval", seed: int = EVAL_SEED,
                       progress: bool = False, **env_kwargs) -> tuple[dict, list[Episode]]:
-    """Evaluate a task's scripted policy: the eval split's fixed sequence from ``reset(seed=seed)``."""
+    """Evaluate a task's scripted policy on the split's starts (:func:`eval_starts` of ``seed``: the starts trained
+    actors are evaluated on), its random choices seeded with ``seed``."""
     env = gym.make(env_id, split=split, **env_kwargs)
     rng = np.random.default_rng(seed)
-    eps = []
-    it = range(episodes)
+    starts = eval_starts(env_id, episodes, seed, split, **env_kwargs)
     if progress:
         from tqdm import tqdm
-        it = tqdm(it, desc=f"{policy} on {env_id}", unit="ep")
-    for i in it:
-        pol = scripted_policy(env, policy, rng)
-        eps.append(run_episode(env, pol, seed=seed if i == 0 else None, env_id=env_id, policy_name=policy))
+        starts = tqdm(starts, desc=f"{policy} on {env_id}", unit="ep")
+    eps = [run_episode(env, scripted_policy(env, policy, rng), seed=s, options=o, env_id=env_id, policy_name=policy)
+           for s, o in starts]
     env.close()
     out = summarize(eps)
     out.update(env_id=env_id, policy=policy, split=split, seed=seed)
     return out, eps
+
+
+#: The scripted policies a task's reference figures are made of.
+REFERENCE_POLICIES = ("expert", "random")
+
+
+def measure_reference(env_id: str, episodes: int, seed: int = EVAL_SEED) -> dict:
+    """A task's reference entry: its scripted expert and random on the eval starts every policy is evaluated on."""
+    keep = ("mean_return", "return_ci95", "success_rate", "mean_turns")
+    out: dict = {"episodes": episodes, "seed": seed}
+    for policy in REFERENCE_POLICIES:
+        summary, _ = evaluate_scripted(env_id, policy, episodes=episodes, split="eval", seed=seed)
+        out[policy] = {k: summary[k] for k in keep}
+    return out

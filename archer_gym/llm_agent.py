@@ -26,7 +26,7 @@ from typing import Any
 import gymnasium as gym
 
 from archer_gym.chat import chat_messages
-from archer_gym.evaluation import run_episode, summarize
+from archer_gym.evaluation import EVAL_SEED, eval_starts, run_episode, summarize
 from archer_gym.records import Episode
 
 #: Appended to the system message: an env reads one utterance per turn.
@@ -117,21 +117,11 @@ class OpenAIAgent:
         self.backend.close()
 
 
-def eval_targets(env_id: str, episodes: int, *, split: str, seed: int, **env_kwargs: Any) -> list[str]:
-    """The targets ``evaluate_scripted`` plays: ``reset(seed=seed)`` then the split's sequence."""
-    env = gym.make(env_id, split=split, **env_kwargs)
-    targets = []
-    for i in range(episodes):
-        env.reset(seed=seed if i == 0 else None)
-        targets.append(str(env.unwrapped.target))
-    env.close()
-    return targets
-
-
-def evaluate_openai(env_id: str, cfg: AgentConfig, *, episodes: int = 20, split: str = "eval", seed: int = 0,
+def evaluate_openai(env_id: str, cfg: AgentConfig, *, episodes: int = 20, split: str = "eval", seed: int = EVAL_SEED,
                     progress: bool = False, **env_kwargs: Any) -> tuple[dict, list[Episode]]:
-    """Summary (as ``evaluate_scripted``'s, plus ``sampling``, ``prompt`` and ``usage``) and the episodes."""
-    targets = eval_targets(env_id, episodes, split=split, seed=seed, **env_kwargs)
+    """Summary (as ``evaluate_scripted``'s, plus ``sampling``, ``prompt`` and ``usage``) and the episodes, on the
+    starts every policy is evaluated on (:func:`archer_gym.evaluation.eval_starts`)."""
+    starts = eval_starts(env_id, episodes, seed, split, **env_kwargs)
     agent = OpenAIAgent(cfg)
     envs = [gym.make(env_id, split=split, **env_kwargs) for _ in range(min(cfg.concurrency, episodes))]
     free = list(envs)
@@ -139,7 +129,7 @@ def evaluate_openai(env_id: str, cfg: AgentConfig, *, episodes: int = 20, split:
     def one(i: int) -> Episode:
         env = free.pop()  # list.pop/append are atomic; the pool never runs more tasks than envs
         try:
-            return agent.play(env, seed=seed + i, target=targets[i], env_id=env_id)
+            return agent.play(env, seed=starts[i][0], target=starts[i][1]["target"], env_id=env_id)
         finally:
             free.append(env)
 

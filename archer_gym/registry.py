@@ -1,9 +1,11 @@
 """Every archer-gym env id, registered under the Gymnasium namespace ``archer``.
 
 The registry is data: one :class:`TaskSpec` per id with its entry point (a string, so this module
-never imports a task), default kwargs, turn cap and a one-line description. Reference figures
-(expert and random returns on the eval split) are measured by ``python -m archer_gym evaluate`` and
-recorded in the README; they are not asserted here.
+never imports a task), default kwargs, turn cap and a one-line description. Each task's reference figures (its
+scripted expert's and random policy's eval return, on the starts every policy is evaluated on) are measured by
+``python -m archer_gym reference`` into ``archer_gym/references.json``; :func:`reference` reads them, and the
+expert's mean return is the id's Gymnasium ``reward_threshold``. ``python -m archer_gym reference --check``
+measures them again and fails on any difference (a test does so for the quick task).
 
 Gymnasium >= 1.0 has no plugin entry points, so users ``import archer_gym`` first or write
 ``gym.make("archer_gym:archer/TwentyQuestions-v0")``.
@@ -11,7 +13,10 @@ Gymnasium >= 1.0 has no plugin entry points, so users ``import archer_gym`` firs
 
 from __future__ import annotations
 
+import functools
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -31,6 +36,21 @@ class TaskSpec:
 
 SPECS: dict[str, TaskSpec] = {}
 
+#: Written by ``python -m archer_gym reference``; never typed by hand.
+REFERENCES_FILE = Path(__file__).with_name("references.json")
+
+
+@functools.lru_cache(maxsize=1)
+def references() -> dict[str, dict]:
+    """Every recorded reference: ``{env_id: {"episodes", "seed", "expert": summary, "random": summary}}``
+    with each summary's ``mean_return``, ``return_ci95``, ``success_rate`` and ``mean_turns``."""
+    return json.loads(REFERENCES_FILE.read_text()) if REFERENCES_FILE.exists() else {}
+
+
+def reference(env_id: str) -> dict | None:
+    """The task's recorded reference figures (see :func:`references`), or None where none are recorded."""
+    return references().get(get_spec(env_id).id)
+
 
 def register_task(spec: TaskSpec) -> None:
     """Register ``spec`` with Gymnasium (idempotent) and remember it in :data:`SPECS`."""
@@ -41,6 +61,7 @@ def register_task(spec: TaskSpec) -> None:
             entry_point=spec.entry_point,
             kwargs={"max_turns": spec.max_turns, **spec.kwargs},
             nondeterministic=spec.nondeterministic,
+            reward_threshold=references().get(spec.id, {}).get("expert", {}).get("mean_return"),
             # The env enforces its own turn cap (truncation); no TimeLimit wrapper on top.
             max_episode_steps=None,
         )

@@ -386,13 +386,19 @@ def _f(row: dict, key: str) -> float:
 
 
 def reference_returns(tasks: list[str], episodes: int = 200) -> dict[str, dict[str, float]]:
-    """The task's scripted expert and random on the eval split's starts the methods are evaluated on (the
-    trainer's ``EVAL_SEED``, agents.evaluate.eval_specs): the reference lines."""
-    from agents.evaluate import evaluate_scripted_starts
-    from agents.trainer import EVAL_SEED
+    """The task's scripted expert and random on the eval starts the methods are evaluated on
+    (archer_gym.evaluation.eval_starts): the reference lines. Read from the registry
+    (``python -m archer_gym reference`` records them) where it holds them for ``episodes``, else measured."""
+    import archer_gym
+    from archer_gym.evaluation import EVAL_SEED, REFERENCE_POLICIES, measure_reference
 
-    return {task: {pol: evaluate_scripted_starts(TASKS[task], pol, episodes=episodes, seed=EVAL_SEED)["mean_return"]
-                   for pol in ("expert", "random")} for task in tasks}
+    out = {}
+    for task in tasks:
+        ref = archer_gym.reference(TASKS[task])
+        if ref is None or ref["episodes"] != episodes or ref["seed"] != EVAL_SEED:
+            ref = measure_reference(TASKS[task], episodes)
+        out[task] = {pol: ref[pol]["mean_return"] for pol in REFERENCE_POLICIES}
+    return out
 
 
 #: The curve every table and plot is about: eval return of the policy as trained (sampling at temperature 1),

@@ -249,8 +249,9 @@ def test_evaluate_cli_scores_chai_by_its_pick_as_the_trainer_does(cache, tmp_pat
     assert json.loads((tmp_path / "e.json").read_text())[0]["mean_return"] == float(last["eval_sampled_return"])
 
 
-def test_eval_starts_cover_the_targets_evenly_and_references_play_them():
-    from agents.evaluate import eval_specs, evaluate_scripted_starts
+def test_eval_starts_cover_the_targets_evenly_and_every_evaluation_plays_them():
+    from agents.evaluate import eval_specs
+    from archer_gym.evaluation import evaluate_scripted
 
     env = "archer/TwentyQuestions-v0"
     import gymnasium as gym
@@ -263,7 +264,6 @@ def test_eval_starts_cover_the_targets_evenly_and_references_play_them():
     first = picked[:100]
     assert len(set(first)) == 100 and first != targets[:100]  # 100 distinct words, not the first 100 in list order
     assert eval_specs(env, 5) == specs[:5]  # a fixed sequence: any run's first N starts are the same
-    # The reference lines play exactly these starts.
-    ref = evaluate_scripted_starts("archer/TwentyQuestionsSubset-v0", "expert", episodes=20)
-    again = evaluate_scripted_starts("archer/TwentyQuestionsSubset-v0", "expert", episodes=20)
-    assert ref["mean_return"] == again["mean_return"] and ref["episodes"] == 20
+    # The scripted reference lines (python -m archer_gym evaluate, compare.py) play exactly these starts.
+    _, eps = evaluate_scripted(env, "expert", episodes=20)
+    assert [(e.seed, e.target) for e in eps] == [(s.seed, s.options["target"]) for s in specs[:20]]

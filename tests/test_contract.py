@@ -1,5 +1,6 @@
 """One contract suite over every registered archer/* id: check_env, seeding, fuzzed actions, pickling."""
 
+import json
 import pickle
 
 import gymnasium as gym
@@ -10,9 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import archer_gym
-from archer_gym.evaluation import run_episode, scripted_policy
+from archer_gym.evaluation import EVAL_SEED, run_episode, scripted_policy
 
 IDS = archer_gym.list_ids()
+#: The ids archer-gym ships (a test's or a user's registered task has no recorded reference figures).
+BUILT_IN = [i for i in IDS if archer_gym.get_spec(i).entry_point.startswith("tasks.")]
 
 
 @pytest.mark.parametrize("env_id", IDS)
@@ -36,6 +39,33 @@ def test_expert_and_random_policies_exist_and_finish(env_id):
         ep = run_episode(env, scripted_policy(env, name, np.random.default_rng(0)), seed=1)
         assert ep.length <= env.unwrapped.max_turns
         assert ep.transitions[-1].terminated or ep.transitions[-1].truncated
+
+
+@pytest.mark.parametrize("env_id", BUILT_IN)
+def test_every_id_has_recorded_reference_figures_and_its_expert_is_the_threshold(env_id):
+    ref = archer_gym.reference(env_id)
+    assert ref is not None, f"no reference for {env_id}: run python -m archer_gym reference {env_id}"
+    assert ref["seed"] == EVAL_SEED and ref["episodes"] >= 100
+    assert ref["expert"]["mean_return"] > ref["random"]["mean_return"]  # the expert is a reference worth the name
+    assert gym.spec(env_id).reward_threshold == ref["expert"]["mean_return"]
+
+
+def test_reference_check_measures_again_and_flags_a_changed_figure(tmp_path, capsys):
+    """``python -m archer_gym reference --check`` replays the recorded figures exactly (the quick task, 200
+    episodes per policy, about a second) and exits 1 when a recorded figure differs from what the env now does."""
+    from archer_gym.__main__ import main
+
+    env_id = "archer/TwentyQuestionsSubset-v0"
+    assert main(["reference", env_id, "--check", "--json"]) == 0
+    edited = archer_gym.references()
+    edited = {env_id: {**edited[env_id], "expert": {**edited[env_id]["expert"], "mean_return": -2.5}}}
+    out = tmp_path / "refs.json"
+    out.write_text(json.dumps(edited))
+    assert main(["reference", env_id, "--check", "--json", "--out", str(out)]) == 1
+    assert "1 differ" in capsys.readouterr().err
+    # Recording writes the measured figures back (and would for every id without arguments).
+    assert main(["reference", env_id, "--json", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())[env_id] == archer_gym.reference(env_id)
 
 
 @pytest.mark.parametrize("env_id", IDS)
