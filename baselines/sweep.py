@@ -136,6 +136,19 @@ def sweep_markdown(res: dict, p: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def merge_tuned(res: dict, a) -> dict:
+    """tuned.json with this sweep's winners written over their methods' entries; the methods it did not sweep keep
+    theirs, and ``sources`` records which command chose each method's setting."""
+    old = json.loads(TUNED_PATH.read_text()) if TUNED_PATH.exists() else {}
+    tuned, sources = dict(old.get("algo_args", {})), dict(old.get("sources", {}))
+    command = f"python baselines/sweep.py --methods {' '.join(a.methods)} --out {a.out}"
+    for variant in res["best"].values():
+        method = res["variants"][variant]["method"]
+        tuned[method] = res["variants"][variant]["algo_args"]
+        sources[method] = command
+    return {**old, "algo_args": tuned, "sources": sources}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--grid", default="tuning", choices=["tuning", "ablation"],
@@ -146,7 +159,8 @@ def main(argv=None) -> int:
     ap.add_argument("--trajectories", type=int, default=512)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", default="results/sweep")
-    ap.add_argument("--write-tuned", action="store_true", help=f"write the winners to {TUNED_PATH}")
+    ap.add_argument("--write-tuned", action="store_true",
+                    help=f"write the winners to {TUNED_PATH} (over the swept methods' entries; the others keep theirs)")
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument("--score-only", action="store_true",
                     help="run nothing: score the runs already in --out (a stopped configuration is listed, not chosen)")
@@ -162,9 +176,7 @@ def main(argv=None) -> int:
     (Path(a.out) / "sweep.md").write_text(md)
     print(md)
     if a.write_tuned and a.grid == "tuning":
-        tuned = {res["variants"][v]["method"]: res["variants"][v]["algo_args"] for v in res["best"].values()}
-        TUNED_PATH.write_text(json.dumps({"source": f"python baselines/sweep.py --out {a.out}", "algo_args": tuned},
-                                         indent=2) + "\n")
+        TUNED_PATH.write_text(json.dumps(merge_tuned(res, a), indent=2) + "\n")
         print(f"wrote {TUNED_PATH}")
     return 0
 

@@ -29,7 +29,7 @@ def test_built_in_table_keeps_the_names_order_and_defaults_of_before():
     assert {n for n in BUILT_IN if spec(n).uses_buffer} == {"archer", "archer_baseline", "filtered_bc", "chai"}
     assert sorted(BUILT_IN, key=lambda m: -spec(m).cost) == ["chai", "archer_baseline", "archer", "ppo",
                                                              "filtered_bc", "bc"]
-    assert list(sweep.GRID) == list(BUILT_IN)
+    assert list(sweep.GRID) == list(BUILT_IN) + ["grpo", "rloo", "turn_grpo", "gigpo"]  # every built-in is tuned
 
 
 def test_paper_preset_sets_each_methods_own_gamma_field():

@@ -1,6 +1,7 @@
 """baselines/sweep.py: every method gets the same number of configurations; the winner is the best late mean."""
 
 import argparse
+import json
 
 from baselines import sweep
 
@@ -13,7 +14,8 @@ def test_every_tuned_method_gets_three_configurations_around_its_default():
         counts[method] = counts.get(method, 0) + 1
         for key, value in overrides.items():
             assert hasattr(default_config(method), key)
-    assert counts == {"archer": 3, "archer_baseline": 3, "ppo": 3, "filtered_bc": 3, "chai": 3, "bc": 1}
+    assert counts == {"archer": 3, "archer_baseline": 3, "ppo": 3, "filtered_bc": 3, "chai": 3, "bc": 1, "grpo": 3,
+                      "rloo": 3, "turn_grpo": 3, "gigpo": 3}
     for method, (key, values) in sweep.GRID.items():
         if key:  # the middle value is the method's default
             assert getattr(default_config(method), key) == values[1]
@@ -69,3 +71,17 @@ def test_a_configuration_stopped_before_the_budget_is_listed_but_never_chosen(tm
     assert res["best"] == {"chai": "chai-k=3"}
     assert not res["variants"]["chai-k=10"]["complete"] and res["variants"]["chai-k=3"]["complete"]
     assert "chai-k=10 (stopped at 256 trajectories on 2 seed(s); not chosen)" in sweep.sweep_markdown(res, p)
+
+
+def test_write_tuned_replaces_the_swept_methods_and_keeps_the_others(tmp_path, monkeypatch):
+    path = tmp_path / "tuned.json"
+    path.write_text(json.dumps({"source": "the first sweep", "archer_note": "kept",
+                                "algo_args": {"archer": {"actor_lr": 1e-4}, "grpo": {"lr": 1e-4}}}))
+    monkeypatch.setattr(sweep, "TUNED_PATH", path)
+    res = {"best": {"grpo": "grpo-lr=0.0003"},
+           "variants": {"grpo-lr=0.0003": {"method": "grpo", "algo_args": {"lr": 3e-4}}}}
+    a = argparse.Namespace(methods=["grpo", "rloo"], out="results/sweep_group")
+    merged = sweep.merge_tuned(res, a)
+    assert merged["algo_args"] == {"archer": {"actor_lr": 1e-4}, "grpo": {"lr": 3e-4}}
+    assert merged["archer_note"] == "kept" and merged["source"] == "the first sweep"
+    assert merged["sources"] == {"grpo": "python baselines/sweep.py --methods grpo rloo --out results/sweep_group"}
