@@ -100,7 +100,7 @@ def _group_episodes(actor, g=4, groups=2):
 
 @pytest.mark.parametrize("algo", GROUP_ALGOS)
 def test_one_group_update_moves_the_actor_with_finite_losses(actor, algo):  # noqa: F811
-    assert spec(algo).episode_groups and not spec(algo).compare  # not in the default comparison (the lead decides)
+    assert spec(algo).episode_groups and spec(algo).compare  # in the default comparison beside ArCHer and PPO
     before = {k: v.clone() for k, v in actor.model.state_dict().items()}
     cfg = default_config(algo)
     cfg.group_size, cfg.minibatch_size = 4, 8

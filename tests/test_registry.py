@@ -21,7 +21,8 @@ def test_built_in_table_keeps_the_names_order_and_defaults_of_before():
     assert default_config("archer_baseline").token_baseline is True  # ArCHer with the token-level baseline
     assert default_config("archer").token_baseline is False
     # the quick/paper comparisons: these by default (archer_baseline, ArCHer's own variant, on request only)
-    assert presets.default_methods() == [m for m in BUILT_IN if m != "archer_baseline"]
+    assert presets.default_methods() == [m for m in BUILT_IN if m != "archer_baseline"] + ["grpo", "rloo", "turn_grpo",
+                                                                                          "gigpo"]
     # The discount's place in each config, as the paper preset's per-task gamma was set before the table.
     built_in_gamma = {n: f for n, f in presets.GAMMA_FIELD.items() if n in BUILT_IN}
     assert built_in_gamma == {"archer": "gamma", "archer_baseline": "gamma", "ppo": "gamma", "chai": "critic.gamma"}

@@ -45,7 +45,8 @@ def gigpo_advantages(returns: list[float], observations: list[list[str]], return
     return [[a_ep[i] + step_weight * s for s in a_step[i]] for i in range(len(observations))]
 
 
-@register("gigpo", GiGPOConfig, episode_groups=True, tune=("lr", [3e-5, 1e-4, 3e-4]),
+@register("gigpo", GiGPOConfig, episode_groups=True, cost=2, compare=True,
+          tune=("lr", [3e-5, 1e-4, 3e-4]),
           summary="GiGPO: episode-level group advantage plus step-level groups of identical observations")
 class GiGPO(GroupPolicyGradient):
     def advantages(self, episodes):

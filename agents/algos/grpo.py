@@ -26,7 +26,8 @@ def grpo_advantages(returns: list[float], normalize_std: bool = True, eps: float
 
 
 # gamma=None: the advantage reads the undiscounted episode return; a preset's per-task gamma does not apply.
-@register("grpo", GroupConfig, episode_groups=True, gamma=None, tune=("lr", [3e-5, 1e-4, 3e-4]),
+@register("grpo", GroupConfig, episode_groups=True, gamma=None, cost=2, compare=True,
+          tune=("lr", [3e-5, 1e-4, 3e-4]),
           summary="GRPO: episode return minus its group's mean (/ std)")
 class GRPO(GroupPolicyGradient):
     def advantages(self, episodes):

@@ -23,7 +23,8 @@ def rloo_advantages(returns: list[float]) -> list[float]:
 
 
 # gamma=None: the advantage reads the undiscounted episode return; a preset's per-task gamma does not apply.
-@register("rloo", GroupConfig, episode_groups=True, gamma=None, tune=("lr", [3e-5, 1e-4, 3e-4]),
+@register("rloo", GroupConfig, episode_groups=True, gamma=None, cost=2, compare=True,
+          tune=("lr", [3e-5, 1e-4, 3e-4]),
           summary="RLOO: episode return minus the mean of the group's others")
 class RLOO(GroupPolicyGradient):
     def advantages(self, episodes):

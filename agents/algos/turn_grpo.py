@@ -26,7 +26,8 @@ def turn_advantages(returns_to_go: list[list[float]], normalize_std: bool = True
     return step_group_advantages(returns_to_go, [list(range(len(g))) for g in returns_to_go], normalize_std, eps)
 
 
-@register("turn_grpo", GroupConfig, episode_groups=True, tune=("lr", [3e-5, 1e-4, 3e-4]),
+@register("turn_grpo", GroupConfig, episode_groups=True, cost=2, compare=True,
+          tune=("lr", [3e-5, 1e-4, 3e-4]),
           summary="turn-level GRPO: each turn's return-to-go normalised within its group at the same turn index")
 class TurnGRPO(GroupPolicyGradient):
     def advantages(self, episodes):
