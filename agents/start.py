@@ -19,8 +19,9 @@ from agents.rollout import EpisodeSpec, collect
 from agents.sft import cache_root, load_sft_actor, run_sft
 
 
-#: Part of the critic warm-up's cache key: bump when the warm-up recipe or the critic's numerics change.
-CRITIC_WARMUP_VERSION = 2
+#: Part of the critic warm-up's cache key: bump when the warm-up recipe or the critic's numerics change (3: the
+#: critic's initial weights drawn from a fixed seed, not the building process's stream).
+CRITIC_WARMUP_VERSION = 3
 START_SEED = 900_000_000  # env seeds of the start data: apart from every training run's (seed * 10M + count)
 
 

@@ -267,3 +267,31 @@ def test_eval_starts_cover_the_targets_evenly_and_every_evaluation_plays_them():
     # The scripted reference lines (python -m archer_gym evaluate, compare.py) play exactly these starts.
     _, eps = evaluate_scripted(env, "expert", episodes=20)
     assert [(e.seed, e.target) for e in eps] == [(s.seed, s.options["target"]) for s in specs[:20]]
+
+
+def test_the_critic_warm_up_is_the_same_whichever_process_builds_it(actor, tmp_path):
+    """Two cache misses from different global torch streams (the trainer's seed, compare.py's unseeded process)
+    build the same critic, and a miss leaves the global stream where it found it, as a hit does."""
+    from agents.algos.critic_learner import CriticConfig, CriticLearner
+    eps = collect(make_vec(ENV, 4), lambda obs: actor.sample(obs, generator=torch.Generator().manual_seed(0)),
+                  [EpisodeSpec(seed=i) for i in range(8)], env_id=ENV).episodes
+
+    def data():
+        buf = ReplayBuffer(100)
+        buf.add_episodes(eps)
+        return buf
+
+    def build(global_seed: int, cache):
+        torch.manual_seed(global_seed)
+        learner = CriticLearner(CriticConfig(batch_size=4), ModelConfig(), actor, np.random.default_rng(0))
+        gen = torch.Generator().manual_seed(0)
+        before = torch.random.get_rng_state()
+        learner.warm_start(data, lambda obs: actor.sample(obs, generator=gen).texts, 3, cache)
+        assert torch.equal(torch.random.get_rng_state(), before)  # the run's own stream is untouched
+        return learner.critic.state_dict()
+
+    a, b = build(1, tmp_path / "a"), build(2, tmp_path / "b")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    torch.manual_seed(1)
+    fresh = CriticLearner(CriticConfig(), ModelConfig(), actor, np.random.default_rng(0)).critic.state_dict()
+    assert not all(torch.equal(a[k], fresh[k]) for k in a)  # it did train

@@ -30,6 +30,9 @@ from agents.algos.common import Batch, adam, clip_step
 from agents.critic import make_target, polyak_update
 from agents.models import ModelConfig, make_critic
 
+#: torch's seed for the offline warm-up's initial critic weights (and any dropout draws during it).
+WARMUP_SEED = 0
+
 
 @dataclass
 class CriticConfig:
@@ -77,7 +80,8 @@ class CriticLearner:
 
     def __init__(self, cfg: CriticConfig, model_cfg: ModelConfig, actor, rng: np.random.Generator):
         self.cfg = cfg
-        self.critic = make_critic(model_cfg, actor)
+        self._make_critic = lambda: make_critic(model_cfg, actor)
+        self.critic = self._make_critic()
         self.target = make_target(self.critic)
         self.opt = adam(self.critic, cfg.critic_lr)
         self.rng = rng
@@ -103,13 +107,26 @@ class CriticLearner:
     def warm_start(self, data, sample_actions, steps: int, cache: Path, progress: bool = False) -> None:
         """Offline critic warm-up: ``steps`` TD steps on ``data()`` (a replay buffer of the start data) with V's fresh
         actions from ``sample_actions`` (the policy the critic is to evaluate) and fixed seeds, cached at ``cache``
-        so every run of every seed starts from the same critic, as every method starts from the same SFT actor."""
+        so every run of every seed starts from the same critic, as every method starts from the same SFT actor.
+
+        On a cache miss the critic starts again from weights drawn with torch seeded ``WARMUP_SEED`` and trains with
+        torch's streams forked (its dropout, if any, draws from them too), so the cached critic is the same whichever
+        run builds it and the global streams are left as a cache hit leaves them. Before, the critic's initial
+        weights came from the building process's global stream: the trainer's seed, or compare.py's unseeded main
+        process; ArCHer's quick-preset finals moved with it (seed 2 -7.70 with one cache, -6.40 with another, the
+        same code and SFT actor, PPO's finals identical in both)."""
         names = {"critic": self.critic, "critic_target": self.target}
         if (cache / "critic.safetensors").exists():
             for name, module in names.items():
                 load_model(module, str(cache / f"{name}.safetensors"))
             return
-        stats = self.update(data(), sample_actions, steps=steps, rng=np.random.default_rng(0), progress=progress)
+        devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(WARMUP_SEED)
+            self.critic.load_state_dict(self._make_critic().state_dict())
+            self.target.load_state_dict(self.critic.state_dict())
+            self.opt = adam(self.critic, self.cfg.critic_lr)
+            stats = self.update(data(), sample_actions, steps=steps, rng=np.random.default_rng(0), progress=progress)
         # Parallel runs (compare.py) may warm up at once: each writes its own temp dir, the first rename wins.
         tmp = cache.with_name(f"{cache.name}.tmp{os.getpid()}")
         tmp.mkdir(parents=True, exist_ok=True)
