@@ -150,14 +150,15 @@ def test_group_size_must_divide_the_iteration_and_budget():
         TrainConfig(algo="grpo", algo_config={"group_size": 1})
 
 
-def test_grpo_run_resumes_exactly(cache, tmp_path):  # noqa: F811
+@pytest.mark.parametrize("algo", GROUP_ALGOS)
+def test_a_group_run_resumes_exactly(cache, tmp_path, algo):  # noqa: F811
     def strip(rows):
         return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items() if k != "seconds"}
                 for r in rows]
 
-    full = Trainer(_cfg(tmp_path, "full"), progress=False).train()
-    part = Trainer(_cfg(tmp_path, "part"), progress=False)
+    full = Trainer(_cfg(tmp_path, "full", algo), progress=False).train()
+    part = Trainer(_cfg(tmp_path, "part", algo), progress=False)
     part.train(max_iterations=1)
-    resumed = Trainer(_cfg(tmp_path, "part"), resume=True, progress=False).train()
+    resumed = Trainer(_cfg(tmp_path, "part", algo), resume=True, progress=False).train()
     assert [r["trajectories"] for r in full] == [0, 32, 48]
     assert strip(resumed) == strip(full)
