@@ -158,9 +158,8 @@ class Trainer:
         elif self.algo.critic_learner is not None:
             self._main_first(lambda: warm_start_critic(cfg, self.algo.critic_learner, self.actor, self.sft_dir,
                                                        self.progress))
-        if self.world > 1:  # replicas start identical (then identical averaged gradients keep them so)
-            for module in self.algo.modules().values():
-                dist.broadcast_module(module)
+        for module in self.algo.modules().values():  # replicas start identical (then identical averaged gradients
+            dist.broadcast_module(module)             # keep them so); the identity in one process
         self.rollout_act = self.algo.act
         if cfg.rollout_backend == "vllm":
             from agents.vllm_backend import VLLMRollout  # imported only when asked for
@@ -302,11 +301,11 @@ class Trainer:
         return dist.interleave([eps for eps, _ in gathered]), counts
 
     def _update(self, episodes) -> dict[str, float]:
-        with dist.data_parallel(self.world > 1), autocast(self.cfg.model):
+        with dist.data_parallel(), autocast(self.cfg.model):
             stats = self.algo.update(episodes, self.buffer, self.iteration)
-        if self.world > 1:  # each rank saw its shard of every minibatch: log the mean over ranks
-            per_rank = dist.gather_object(stats)
-            stats = {k: float(np.mean([s[k] for s in per_rank])) for k in stats}
+        # Each rank saw its shard of every minibatch: log the mean over ranks (one rank: its own figures).
+        per_rank = dist.gather_object(stats)
+        stats = {k: float(np.mean([s[k] for s in per_rank])) for k in stats}
         if self.cfg.rollout_backend == "vllm":
             self.vllm.sync_weights()
         return stats
@@ -342,8 +341,7 @@ class Trainer:
                     self._eval_and_save(bar)
                 if max_iterations is not None and self.iteration - start_iteration >= max_iterations:
                     stop.set = True
-                if self.world > 1:  # Ctrl-C reaches the ranks at different moments: stop together
-                    stop.set = any(dist.gather_object(stop.set))
+                stop.set = any(dist.gather_object(stop.set))  # Ctrl-C reaches ranks at different moments
             if stop.set and self.counts.trajectories < cfg.trajectories:
                 self.save()
                 if self.progress:
