@@ -82,7 +82,8 @@ def test_archer_raises_the_sft_return(tmp_path, sft_start):
     """ArCHer as the comparison runs it (its defaults, the paper's flow: replay states, fresh actions, min Q - min V,
     see agents/algos/archer.py; with baselines/tuned.json's actor lr 1e-4 and kl_coef 0.1) raises the SFT policy's
     sampled eval return over 512 trajectories, seeds 0 and 1 (the first two of ``python baselines/compare.py``'s
-    archer row). The actor is frozen for the first 2 iterations (128 trajectories) while the critic catches up.
+    archer row). The actor moves from the first iteration (``warmup_iterations=0``, the default since the measurement
+in agents/algos/archer.py; before, it was frozen for 2 iterations, 128 trajectories, while the critic caught up).
 
     Measured at 757bc71 (``python -m agents.train --algo archer --trajectories 512 --seed S --algo-arg
     actor_lr=1e-4 --algo-arg kl_coef=0.1``, then ``python -m agents.evaluate RUN --sft --episodes 1000``): start

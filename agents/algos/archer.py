@@ -46,7 +46,15 @@ config field:
   seed 0 at 6035050 these ended at a sampled -6.28 where 4 actor steps of 64 at 1e-4 ended at -7.18 (SFT -7.59).
   The critic budget's effect is in the ablation (``baselines/sweep.py --grid ablation``).
 - The critic warm-up: ``critic_warmup_steps`` offline steps on the start data (``TrainConfig.start_episodes``
-  of the SFT actor's own episodes), where the reference warms up online with the actor frozen. Warmed up on the
+  of the SFT actor's own episodes), where the reference warms up online with the actor frozen for 10-20
+  iterations. The start data are the SFT actor's own episodes, the data those frozen iterations would collect,
+  so by default the actor moves from the first online iteration (``warmup_iterations=0``; the ``paper`` preset
+  keeps 10). Measured with the tuned setting (actor lr 1e-4, KL 0.1) and the seeded critic, the quick preset's three
+  ArCHer runs with 2 critic-only online iterations (the default before) ended at a sampled -6.56, -6.16, -6.22 over
+  500 eval episodes, with none at -6.21, -5.52, -5.41: better on every seed (at 7c313c1, their ``launch.json`` with
+  ``warmup_iterations`` 0, ``python -m agents.train --config ...`` then ``python -m agents.evaluate RUNS --episodes
+  500``); the ablation at lr 3e-5 (``baselines/sweep.py --grid ablation``, seeds 0 1) agreed, -5.51 / -5.61 against
+  -6.38 / -6.07. Warmed up on the
   scripted expert mixture instead, the critic valued questions at -2.1 (truth -5.9) and ranked guesses in the
   wrong order.
 - The critic itself (``agents.models.ModelConfig``): a tiny BERT (2 layers, 64 wide, fresh) reading the observation
@@ -96,7 +104,7 @@ class ArcherConfig:
     # Fresh utterances per replay state. 1: the paper, A = min Q - min V. k > 1: A_i = min Q(s, a_i) minus the mean
     # min Q of the state's other k - 1 utterances (a leave-one-out baseline in place of V; not in the paper).
     samples_per_state: int = 1
-    warmup_iterations: int = 2       # critic-only iterations before the actor moves (after the offline warm-up)
+    warmup_iterations: int = 0       # critic-only online iterations before the actor moves (the paper: 10-20)
     critic_warmup_steps: int = 500   # offline critic steps on the start data (the SFT actor's own episodes; cached)
     buffer_capacity: int = 50_000
     max_grad_norm: float = 1.0
