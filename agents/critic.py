@@ -100,14 +100,20 @@ class TextEncoder(nn.Module):
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
 
-    def forward(self, texts: list[str]) -> Tensor:
+    def forward(self, texts: list[str], token_fn=None, grad: bool = True):
+        """`[B, H]` pooled features; with ``token_fn(hidden [b, L, H], mask [b, L], rows [b]) -> [b, K]`` (a function
+        of each text's token states, run per micro-batch with the rows' indices in ``texts``) also its `[B, K]`.
+        ``grad=False``: no gradient into the encoder (``token_fn`` still gets one)."""
         texts = list(texts)
         runs = length_chunks([len(t) for t in texts], self.micro_batch)  # characters: a cheap proxy for tokens
+        outs = [self._pooled([texts[i] for i in run], run, token_fn, grad) for run in runs]
+        if token_fn is None:
+            return outs[0] if len(runs) == 1 else join_runs(outs, runs)
         if len(runs) == 1:
-            return self._pooled(texts)
-        return join_runs([self._pooled([texts[i] for i in run]) for run in runs], runs)
+            return outs[0]
+        return join_runs([o[0] for o in outs], runs), join_runs([o[1] for o in outs], runs)
 
-    def _pooled(self, texts: list[str]) -> Tensor:
+    def _pooled(self, texts: list[str], rows: list[int] | None = None, token_fn=None, grad: bool = True):
         device = next(self.encoder.parameters()).device
         # Set per call: the same tokenizer object may be shared with an actor that wants "left"
         # padding and a different truncation side (see the class docstring for why right padding).
@@ -118,9 +124,13 @@ class TextEncoder(nn.Module):
         ).to(device)
         inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
         inputs = _no_empty_rows(inputs, self.tokenizer.pad_token_id)
-        hidden = self.encoder(**inputs).last_hidden_state  # [B, L, H]
+        with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
+            hidden = self.encoder(**inputs).last_hidden_state  # [B, L, H]
         pool = {"mean": masked_mean, "last": last_token, "max": masked_max}[self.pooling]
-        return pool(hidden, inputs["attention_mask"])
+        pooled = pool(hidden, inputs["attention_mask"])
+        if token_fn is None:
+            return pooled
+        return pooled, token_fn(hidden, inputs["attention_mask"], torch.tensor(rows, device=device))
 
     def state_and_pair(self, observations: list[str], actions: list[str], max_action_tokens: int = 64,
                        action_pooling: str = "last") -> tuple[Tensor, Tensor]:
@@ -175,6 +185,11 @@ class DoubleCritic(nn.Module):
             ruled out" without learning the interaction in its hidden layer.
         action_pooling: with a causal shared encoder and ``joint_action`` (one pass, see ``one_pass``), how the
             action's hidden states become its feature: "last" token or "mean" over the action's tokens.
+        cross: width K of the token-action features that Q's heads also read (0: none):
+            ``c_k = max_t relu(W h_t + U a + b)_k`` over the observation's token states h_t and the pooled action a.
+            Each feature is a detector "some token of the dialogue, together with this action, fires k": a guess
+            that one answer already ruled out is such a conjunction, which a pooled state vector dilutes
+            (issue 20: the pooled critic ordered consistent above inconsistent guesses in 31 of 57 states).
 
     Shapes: `forward(observations, actions) -> (q1, q2, v1, v2)`, each `[B]`.
     """
@@ -192,9 +207,12 @@ class DoubleCritic(nn.Module):
         joint_action: bool = False,
         action_pooling: str = "last",
         interaction: bool = False,
+        cross: int = 0,
         micro_batch: int = 0,
     ):
         super().__init__()
+        if cross < 0:
+            raise ValueError(f"cross={cross} must be >= 0 (0: no token-action features)")
         if action_pooling not in ACTION_POOLINGS:
             raise ValueError(f"action_pooling={action_pooling!r}; choose one of {ACTION_POOLINGS}")
         self.joint_action = joint_action
@@ -211,7 +229,12 @@ class DoubleCritic(nn.Module):
                 module.requires_grad_(False)
         # Independent random inits: the two heads must disagree for min(q1, q2) to mean anything.
         self.interaction = interaction
-        q_in = (4 if interaction else 2) * size
+        q_in = (4 if interaction else 2) * size + cross
+        self.cross = cross
+        if cross:
+            if self.one_pass:
+                raise ValueError("cross features need the observation's own tokens: not with a one-pass joint critic")
+            self.cross_state, self.cross_action = nn.Linear(size, cross), nn.Linear(size, cross, bias=False)
         self.q1, self.q2 = mlp(q_in, head_hidden), mlp(q_in, head_hidden)
         self.v1, self.v2 = mlp(size, head_hidden), mlp(size, head_hidden)
 
@@ -245,18 +268,32 @@ class DoubleCritic(nn.Module):
         if len(observations) != len(actions):
             raise ValueError(f"{len(observations)} observations but {len(actions)} actions")
         if self.one_pass:
+            if self.cross:
+                raise ValueError("cross features need the observation's own tokens: not with a one-pass joint critic")
             if self.freeze_encoder:
                 with torch.no_grad():
                     state, pair = self.state_encoder.state_and_pair(observations, actions,
                                                                     action_pooling=self.action_pooling)
             else:
                 state, pair = self.state_encoder.state_and_pair(observations, actions, action_pooling=self.action_pooling)
+        elif self.cross:
+            pair = self.encode_actions(actions, observations)
+            state, cross = self.state_encoder(observations, self._cross_fn(pair), grad=not self.freeze_encoder)
         else:
             state = self.encode_states(observations)
             pair = self.encode_actions(actions, observations)
-        if self.interaction:
-            return state, torch.cat([state, pair, state * pair, (state - pair).abs()], dim=-1)
-        return state, torch.cat([state, pair], dim=-1)
+        parts = [state, pair] + ([state * pair, (state - pair).abs()] if self.interaction else [])
+        return state, torch.cat(parts + ([cross] if self.cross else []), dim=-1)
+
+    def _cross_fn(self, actions: Tensor):
+        """token_fn of the observation's encoder: ``max_t relu(W h_t + U a + b)`` over its real tokens, `[b, K]`."""
+        projected = self.cross_action(actions)  # [B, K]
+
+        def fn(hidden: Tensor, mask: Tensor, rows: Tensor) -> Tensor:
+            z = torch.relu(self.cross_state(hidden) + projected[rows][:, None, :])  # [b, L, K]
+            return z.masked_fill(~mask.bool()[..., None], 0.0).amax(1)  # relu >= 0: a padded 0 never wins a max
+
+        return fn
 
     def forward(self, observations: list[str], actions: list[str]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """(q1, q2, v1, v2), each `[B]`; the state is encoded once for both Q and V."""

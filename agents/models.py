@@ -50,6 +50,8 @@ class ModelConfig:
     critic_pooling: how the critic's encoder turns a text into one vector: "auto" (the last token of a causal body,
         the mean of a bidirectional encoder's tokens), "mean", "last" or "max" (feature-wise, over tokens).
     critic_interaction: Q's heads read [s, a, s * a, |s - a|] instead of [s, a] (see agents.critic.DoubleCritic).
+    critic_cross: width of the token-action features Q's heads also read, max over the observation's tokens of
+        relu(W h_t + U a + b) (0: none; see agents.critic.DoubleCritic).
     """
 
     actor: str = "tiny"
@@ -78,6 +80,7 @@ class ModelConfig:
     critic_action_pooling: str = "last"
     critic_pooling: str = "auto"
     critic_interaction: bool = False
+    critic_cross: int = 0
     # Rows per length-sorted micro-batch in the actor's sampling and scoring and the critic's encoder (agents.batching):
     # -1 auto (16 on the CPU, where padding to a batch's longest row cost 2-2.5x; the whole batch on a GPU), 0 whole.
     micro_batch: int = -1
@@ -134,7 +137,7 @@ class ModelConfig:
 
 
 #: ModelConfig fields added after cache keys existed, with the value that builds what was built before them.
-LATER_FIELDS = {"critic_pooling": "auto", "critic_interaction": False}
+LATER_FIELDS = {"critic_pooling": "auto", "critic_interaction": False, "critic_cross": 0}
 
 #: ModelConfig fields that do not change what a cached SFT actor or critic warm-up is (LoRA changes the SFT
 #: actor and is added to its key by SFTConfig.key when on; the critic is built from the plain SFT model).
@@ -302,6 +305,6 @@ def make_critic(cfg: ModelConfig, actor: Actor) -> DoubleCritic:
     critic = DoubleCritic(encoder, tok, max_length=cfg.critic_max_length, head_hidden=cfg.critic_head_hidden,
                           freeze_encoder=cfg.freeze_critic_encoder, pooling=pooling,
                           joint_action=cfg.critic_joint_action, action_pooling=cfg.critic_action_pooling,
-                          interaction=cfg.critic_interaction,
+                          interaction=cfg.critic_interaction, cross=cfg.critic_cross,
                           micro_batch=resolve_micro_batch(cfg.micro_batch, str(cfg.torch_device())))
     return critic.to(cfg.torch_device())

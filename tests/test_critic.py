@@ -120,6 +120,25 @@ def test_interaction_features_feed_q_the_product_and_distance_of_state_and_actio
     torch.testing.assert_close(q_in, torch.cat([state, pair, state * pair, (state - pair).abs()], -1))
 
 
+def test_cross_features_are_the_max_over_the_observations_tokens_of_relu_of_token_plus_action(tokenizer):
+    """Q's cross features, by hand from the encoder's token states of each observation read alone (no padding),
+    equal those of the batch, where the padded positions must not count."""
+    critic = _critic_of_kind("tiny", tokenizer, cross=8)
+    assert critic.q1[0].in_features == 2 * critic.v1[0].in_features + 8
+    with torch.no_grad():
+        state, q_in = critic._features(OBS, ACTS)
+        pair = critic.encode_actions(ACTS, OBS)
+        enc = critic.state_encoder
+        for i, (o, a) in enumerate(zip(OBS, ACTS)):
+            ids = enc.tokenizer([o], truncation=True, max_length=enc.max_length, return_tensors="pt")
+            h = enc.encoder(input_ids=ids["input_ids"], attention_mask=ids["attention_mask"]).last_hidden_state[0]
+            by_hand = torch.relu(critic.cross_state(h) + critic.cross_action(pair[i])).max(0).values
+            torch.testing.assert_close(q_in[i, -8:], by_hand, atol=1e-5, rtol=1e-4)
+    assert len({len(enc.tokenizer(o)["input_ids"]) for o in OBS}) > 1  # the batch was padded
+    with pytest.raises(ValueError, match="cross=-1"):
+        _critic_of_kind("tiny", tokenizer, cross=-1)
+
+
 def test_max_pooling_reads_real_tokens_only():
     from agents.critic import masked_max
 
@@ -142,7 +161,7 @@ def test_last_token_pooling_reads_the_last_real_token_for_either_padding_side():
 
 
 def _critic_of_kind(kind: str, tokenizer, joint_action: bool = False, pooling: str = "auto", interaction: bool = False,
-                    micro_batch: int = 0):
+                    micro_batch: int = 0, cross: int = 0):
     """The double critic `agents.models.make_critic` builds for ``kind``, over a tiny GPT-2 actor on ``tokenizer``."""
     from agents.models import ModelConfig, make_critic as make_model_critic
     from agents.policy import Actor
@@ -153,19 +172,22 @@ def _critic_of_kind(kind: str, tokenizer, joint_action: bool = False, pooling: s
     torch.manual_seed(0)
     actor = Actor(build_tiny_actor(tokenizer), tokenizer)
     cfg = ModelConfig(critic=kind, critic_max_length=32, critic_head_hidden=16, critic_joint_action=joint_action,
-                      critic_pooling=pooling, critic_interaction=interaction, micro_batch=micro_batch)
+                      critic_pooling=pooling, critic_interaction=interaction, micro_batch=micro_batch,
+                      critic_cross=cross)
     return make_model_critic(cfg, actor).eval()
 
 
-@pytest.mark.parametrize("kind, pooling, interaction", [
-    ("tiny", "auto", False), ("actor", "auto", False), ("minilm", "auto", False), ("tiny", "max", True),
-    ("actor", "max", False)])
+@pytest.mark.parametrize("kind, pooling, interaction, cross", [
+    ("tiny", "auto", False, 0), ("actor", "auto", False, 0), ("minilm", "auto", False, 0), ("tiny", "max", True, 0),
+    ("actor", "max", False, 0), ("tiny", "auto", False, 8), ("actor", "max", True, 8)])
 @pytest.mark.parametrize("joint", [True, False])
 @pytest.mark.parametrize("micro_batch", [0, 2])
-def test_a_text_scores_the_same_alone_and_in_any_batch(tokenizer, kind, pooling, interaction, joint, micro_batch):
+def test_a_text_scores_the_same_alone_and_in_any_batch(tokenizer, kind, pooling, interaction, cross, joint,
+                                                        micro_batch):
     """Q and V of each (observation, action) do not depend on the batch's other texts or their lengths, nor on
     the length-sorted runs the encoder cuts a batch into (micro_batch 2: the 4 texts in 2 runs, reordered)."""
-    critic = _critic_of_kind(kind, tokenizer, pooling=pooling, interaction=interaction, micro_batch=micro_batch)
+    critic = _critic_of_kind(kind, tokenizer, pooling=pooling, interaction=interaction, micro_batch=micro_batch,
+                             cross=cross)
     critic.joint_action = joint
     obs = OBS + ["Guess my city.\n\nIs it in Europe?\nNo.\nIs it on the coast?\nYes.\n"]
     acts = ACTS + ["Is it Lima?"]
