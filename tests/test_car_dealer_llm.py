@@ -176,6 +176,19 @@ def test_a_replayed_episode_is_identical_and_served_from_the_cache(tmp_path):
     assert again == first
 
 
+def test_vector_envs_share_one_buyer_oracle_and_equal_single_envs():
+    from archer_gym import make_vec
+
+    with ChatStub(scripted_buyer) as server:
+        venv = make_vec(ENV_ID, 3, oracle="openai", oracle_model="stub-buyer", oracle_base_url=server.url,
+                        oracle_cache=None)
+        assert len({id(e.oracle) for e in venv.envs}) == 1
+        venv.reset(seed=0, options=[{"target": TARGET}] * 3)
+        batched = [venv.step([line] * 3) for line in NEGOTIATION]
+        single = play(llm_env(server), NEGOTIATION)[1:]
+    assert all(step == [one] * 3 for step, one in zip(batched, single))
+
+
 def test_check_env_passes_with_the_llm_buyer(tmp_path):
     with ChatStub(scripted_buyer) as server:
         check_env(llm_env(server, tmp_path / "c.sqlite").unwrapped, skip_render_check=True)
