@@ -235,3 +235,17 @@ def test_hf_buyer_on_a_tiny_model_is_deterministic_cached_and_never_crashes(tmp_
     check_env(make().unwrapped, skip_render_check=True)
     assert gym.make(ENV_ID, oracle="hf", oracle_model=path, oracle_cache=None).unwrapped.oracle.backend \
         .max_new_tokens == 64  # the buyer's default: room for two sentences
+
+
+def test_every_info_key_and_docstring_section_is_documented():
+    from tasks.car_dealer.env import CarDealerEnv
+
+    with ChatStub(scripted_buyer) as server:
+        trace = play(llm_env(server), NEGOTIATION)
+    keys = set().union(*(step[4] for step in trace[1:]))
+    doc = CarDealerEnv.__doc__
+    sections = re.findall(r"^    ## (\w[\w ]*)$", doc, flags=re.M)
+    assert sections == ["Description", "Action Space", "Observation Space", "Starting State", "Rewards",
+                        "Episode End", "Information", "Arguments", "References", "Version History"]
+    information = doc.split("## Information", 1)[1].split("## Arguments", 1)[0]
+    assert {k for k in keys if f"``{k}``" not in information} == set()
