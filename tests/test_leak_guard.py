@@ -1,9 +1,11 @@
-"""The no-leak guard against disguised secrets (issue 15, item 12), for both oracle tasks.
+"""The no-leak guard against disguised secrets (issue 15, item 12), for the oracle tasks, and against CarDealer's LLM
+buyer stating its budget (issue 17, item 3).
 
 Generated from the classes of disguise found (hypothesis): the secret or an alias spelled out with any separator,
 reversed, split in two, glued to digits, in fullwidth letters, with homoglyphs, accents, combining marks or
 zero-width characters, or as a demonym; each inside a sentence, as the reply of an oracle under test. Neither
-``info["reply"]`` nor the observation may then let a reader rebuild the name."""
+``info["reply"]`` nor the observation may then let a reader rebuild the name. The budget is generated likewise from
+the classes of how people write an amount of money (separators, cents, currency, magnitudes, words, ...)."""
 
 import unicodedata
 
@@ -13,7 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import archer_gym  # noqa: F401
-from archer_gym.oracles.guard import disguised_mention
+from archer_gym.oracles.guard import amounts, disguised_mention, mentions_amount
+from tasks.car_dealer.buyer import Profile
+from tasks.car_dealer.llm_buyer import LEAK_REPLY
 from tasks.guess_my_city import questions as city_kb
 from tasks.twenty_questions.questions import DONT_UNDERSTAND
 
@@ -70,6 +74,13 @@ class Fixed:
         return [self.reply for _ in requests]
 
 
+def _step_with_reply(env, target, reply, action):
+    """One turn of ``env`` (holding a :class:`Fixed` oracle) on ``target``, the oracle under test answering ``reply``."""
+    env.reset(seed=0, options={"target": target})
+    env.oracle.reply = reply
+    return env.step(action)
+
+
 TQ_ENV = gym.make("archer/TwentyQuestionsSubset-v0", oracle=Fixed()).unwrapped
 CITY_ENV = gym.make("archer/GuessMyCity-v0", oracle=Fixed()).unwrapped
 
@@ -80,9 +91,8 @@ def test_twenty_questions_never_passes_a_disguised_secret(data):
     env = TQ_ENV
     target = _pick(data, sorted(env.all_targets))
     names = [n for n in env.kb.variants[target] if sum(c.isalnum() for c in n) >= 3]
-    env.reset(seed=0, options={"target": target})
-    env.oracle.reply = _pick(data, TEMPLATES).format(disguise(data, _pick(data, names)))
-    obs, _, _, _, info = env.step("Is it something you can hold?")
+    reply = _pick(data, TEMPLATES).format(disguise(data, _pick(data, names)))
+    obs, _, _, _, info = _step_with_reply(env, target, reply, "Is it something you can hold?")
     assert info["reply"] == DONT_UNDERSTAND, (target, env.oracle.reply, info["reply"])
     assert obs.rstrip().endswith(DONT_UNDERSTAND)
 
@@ -93,9 +103,8 @@ def test_guess_my_city_never_passes_a_disguised_city(data):
     env = CITY_ENV
     target = _pick(data, sorted(env.all_targets))
     names = [n for n in city_kb.names_of(target) if sum(c.isalnum() for c in n) >= 3]
-    env.reset(seed=0, options={"target": target})
-    env.oracle.reply = _pick(data, TEMPLATES).format(disguise(data, _pick(data, names)))
-    obs, _, _, _, info = env.step("What is it known for?")
+    reply = _pick(data, TEMPLATES).format(disguise(data, _pick(data, names)))
+    obs, _, _, _, info = _step_with_reply(env, target, reply, "What is it known for?")
     reply = info["reply"]
     assert reply == city_kb.UNSURE_REPLY or (city_kb.REDACTED in reply and not disguised_mention(reply, names)), \
         (target, env.oracle.reply, reply)
@@ -111,6 +120,98 @@ def test_demonyms_count_as_the_name(city, demonym):
 @pytest.mark.parametrize("reply", ["No.", "Yes.", "It is bigger than a breadbox.", "Maybe, sometimes."])
 def test_honest_replies_pass_unchanged(reply):
     """The negative control: replies that name nothing are not touched."""
-    TQ_ENV.reset(seed=0, options={"target": sorted(TQ_ENV.all_targets)[0]})
-    TQ_ENV.oracle.reply = reply
-    assert TQ_ENV.step("Is it alive?")[4]["reply"] == reply
+    assert _step_with_reply(TQ_ENV, sorted(TQ_ENV.all_targets)[0], reply, "Is it alive?")[4]["reply"] == reply
+
+
+# --------------------------------------------------------------------------- CarDealer's budget (an amount, no word)
+ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen " \
+       "seventeen eighteen nineteen".split()
+TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+FULLWIDTH = str.maketrans("0123456789,.$", "０１２３４５６７８９，．＄")
+
+
+def _words_below_1000(data, n: int) -> list[str]:
+    out = []
+    if n >= 100:
+        out += [ONES[n // 100], "hundred"] + (["and"] if n % 100 and data.draw(st.booleans()) else [])
+    n %= 100
+    if n >= 20:
+        out.append(TENS[n // 10] + (_pick(data, ["-", " "]) + ONES[n % 10] if n % 10 else ""))
+    elif n or not out:
+        out.append(ONES[n])
+    return out
+
+
+def say_amount(data, amount: int) -> str:
+    """``amount`` (dollars, a multiple of 100 under a million) as a person writes it, in a class drawn from ``data``:
+    digits with any thousands separator (and cents), with a magnitude ("k", "thousand", "grand"), in words, one
+    digit at a time, in fullwidth digits, or with zero-width characters between the digits."""
+    thousands, rest = divmod(amount, 1000)
+    kind = _pick(data, ["digits", "magnitude", "words", "spaced", "fullwidth", "zero_width"])
+    if kind == "words":
+        words = _words_below_1000(data, thousands) + [_pick(data, ["thousand", "grand"] if not rest else ["thousand"])]
+        text = " ".join(words + (_words_below_1000(data, rest) if rest else []))
+        return text + _pick(data, ["", " dollars", " bucks"])
+    if kind == "magnitude":
+        number = f"{amount / 1000:g}"
+        if data.draw(st.booleans()) and "." in number:
+            number = number.replace(".", ",")  # 32,5k: a decimal comma
+        unit = _pick(data, ["k", "K", " k", " thousand", "-thousand", " grand"])
+        return _pick(data, ["", "$"]) + number + unit + _pick(data, ["", " dollars"])
+    if kind == "spaced":
+        return _pick(data, [" ", "-", " - ", "."]).join(str(amount))
+    sep = _pick(data, [",", ".", " ", "'", ""])
+    digits = f"{amount:,}".replace(",", sep) if amount >= 1000 else str(amount)
+    if data.draw(st.booleans()):
+        digits += (",00" if sep == "." else ".00")
+    text = _pick(data, ["$", "$ ", "USD ", ""]) + digits + _pick(data, ["", " dollars", " USD", "$"])
+    if kind == "fullwidth":
+        return text.translate(FULLWIDTH)
+    if kind == "zero_width":
+        return "".join(ch + (_pick(data, ZERO_WIDTH) if ch.isdigit() and data.draw(st.booleans()) else "") for ch in text)
+    return text
+
+
+AMOUNTS = st.integers(10, 9999).map(lambda k: k * 100)
+BUDGET_TEMPLATES = ["{}", "My budget is {}.", "I can't go over {}!", "Honestly, {} is my limit", "Max: ({})",
+                    "Between us, {} and not a cent more."]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data(), AMOUNTS)
+def test_every_common_form_of_an_amount_is_read(data, amount):
+    text = _pick(data, BUDGET_TEMPLATES).format(say_amount(data, amount))
+    assert mentions_amount(text, amount), (amount, text, sorted(amounts(text)))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data(), AMOUNTS, AMOUNTS)
+def test_another_amount_in_the_same_forms_is_not_the_budget(data, amount, other):
+    """The negative control: a figure that is not the budget, said any of those ways, is not taken for it."""
+    if other != amount:
+        text = _pick(data, BUDGET_TEMPLATES).format(say_amount(data, other))
+        assert not mentions_amount(text, amount), (amount, text, sorted(amounts(text)))
+
+
+CAR_ENV = gym.make("archer/CarDealer-v0", oracle=Fixed()).unwrapped
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_car_dealer_buyer_never_passes_its_budget(data):
+    env = CAR_ENV
+    target = _pick(data, sorted(env.all_targets))
+    budget = Profile.from_name(target).budget
+    reply = _pick(data, BUDGET_TEMPLATES).format(say_amount(data, budget))
+    action = _pick(data, ["What's your budget?", "How about $95,000?", "deal"])
+    obs, reward, term, _, info = _step_with_reply(env, target, reply, action)
+    assert (info["reply"], info["buyer_fault"], reward, term) == (LEAK_REPLY, "leak", 0.0, False), env.oracle.reply
+    assert obs.rstrip().endswith("Buyer: " + LEAK_REPLY) and not mentions_amount(obs, budget)
+
+
+@pytest.mark.parametrize("reply", ["I'd like something with a sunroof.", "That's too much; I could pay $24,000.",
+                                   "Thirty cars? No, just one.", "What's the mileage on it?"])
+def test_car_dealer_honest_replies_pass_unchanged(reply):
+    """Negative control: a reply that does not state the budget (buyer-001's is $30,000) is shown as it came."""
+    info = _step_with_reply(CAR_ENV, "buyer-001", reply, "A Volkswagen for $45,000?")[4]
+    assert (info["reply"], info["buyer_fault"]) == (reply, "")

@@ -194,7 +194,7 @@ def test_api_key_from_env_never_shown(monkeypatch):
 
 
 # --------------------------------------------------------------------------- hf backend on a tiny random model
-def _tiny_model_dir(tmp_path, chat_template: str | None = None):
+def _tiny_model_dir(tmp_path, chat_template: str | None = None, n_positions: int = 512):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
@@ -210,7 +210,7 @@ def _tiny_model_dir(tmp_path, chat_template: str | None = None):
         fast.chat_template = chat_template
     import torch
     torch.manual_seed(0)
-    cfg = GPT2Config(vocab_size=fast.vocab_size, n_positions=512, n_embd=16, n_layer=1, n_head=2,
+    cfg = GPT2Config(vocab_size=fast.vocab_size, n_positions=n_positions, n_embd=16, n_layer=1, n_head=2,
                      eos_token_id=fast.eos_token_id, bos_token_id=fast.eos_token_id)
     GPT2LMHeadModel(cfg).save_pretrained(tmp_path / "tiny")
     fast.save_pretrained(tmp_path / "tiny")

@@ -13,7 +13,9 @@ class OracleRequest:
     ``task``: the task's short name (selects an LLM oracle's prompt template);
     ``secret``: the hidden target (word, city, ...), which the oracle must never say;
     ``question``: the agent's utterance; ``history``: earlier (question, answer) pairs;
-    ``aliases``: other names of the secret, which the oracle must never say either.
+    ``aliases``: other names of the secret, which the oracle must never say either;
+    ``context``: what else the oracle plays from, in the task's prompt (CarDealer's buyer: its persona);
+    "" for the guessing games.
     """
 
     task: str
@@ -21,6 +23,7 @@ class OracleRequest:
     question: str
     history: tuple[tuple[str, str], ...] = ()
     aliases: tuple[str, ...] = field(default=())
+    context: str = ""
 
 
 @runtime_checkable

@@ -7,12 +7,19 @@ and spelled-out ("e l e p h a n t", "e-l-e-p-h-a-n-t"), reversed, split ("ele ph
 observation shows it and then the way a person decodes it, and checks every such reading against the names.
 
 Callers run it AFTER the observation's cleaning (``clean_text``), so what is checked is what the agent sees.
+
+A secret that is an amount of money (CarDealer's buyer's budget) is no word: :func:`mentions_amount` reads every
+figure a reader would take from the text instead ("$32,000", "32.000", "32 000", "32k", "32.5K", "32 thousand",
+"32 grand", "thirty-two thousand", "thirty two grand", "3-2-0-0-0", in fullwidth digits or with zero-width
+characters inside) and compares each with the amount. Not caught: a bare number without its magnitude ("thirty",
+"$30"), arithmetic ("half of sixty grand"), letters for digits ("3O,OOO"), and figures near the amount.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from decimal import Decimal
 from typing import Iterable
 
 #: Latin look-alikes from Cyrillic and Greek (lower case; NFKC already folds fullwidth forms).
@@ -88,3 +95,65 @@ def disguised_mention(text: str, names: Iterable[str]) -> bool:
         if len(form) >= 4:
             stems |= {form, form[:-1]} if form[-1] in "aeiouy" else {form}
     return any(r.startswith(stem) and r[len(stem):] in _DEMONYM_ENDINGS for r in readings for stem in stems)
+
+
+# --------------------------------------------------------------------------- amounts of money
+_UNIT_WORDS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen".split())}
+_TENS_WORDS = {w: 10 * i for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(), 2)}
+_SCALE_WORDS = {"thousand": 1000, "grand": 1000, "k": 1000, "million": 10**6, "mil": 10**6, "mn": 10**6}
+#: A numeral: thousands groups with one separator used throughout (, . ' or a space), or plain digits; then decimals,
+#: then a magnitude ("k", "thousand", "grand", "million"). "30.000" reads as thirty thousand, as in most of Europe.
+_NUMERAL = re.compile(r"(?<![\d.,'])(\d{1,3}(?:([,.' ])\d{3})(?:\2\d{3})*|\d+)(?:[.,](\d+))?(?!\d)"
+                      r"(?:[\s-]*(k|thousand|grand|million|mil|mn)\b)?")
+#: Digits one by one with separators between them: "3 2 0 0 0", "3-2-0-0-0", "3 - 2 - 0 - 0 - 0".
+_SPACED_DIGITS = re.compile(r"(?<![\d])\d(?:[\s\-_.*/]+\d){3,}(?!\d)")
+_WORD = re.compile(r"[a-z]+")
+
+
+def _word_amount(words: list[str]) -> int:
+    """The number a run of number words says: "thirty two thousand five hundred" -> 32500."""
+    total = current = 0
+    for w in words:
+        if w in _UNIT_WORDS or w in _TENS_WORDS:
+            current += _UNIT_WORDS.get(w, 0) + _TENS_WORDS.get(w, 0)
+        elif w == "hundred":
+            current = (current or 1) * 100
+        elif w in _SCALE_WORDS:
+            total, current = total + (current or 1) * _SCALE_WORDS[w], 0
+    return total + current
+
+
+def amounts(text: str) -> set[Decimal]:
+    """Every amount a reader takes from ``text`` (as :func:`fold` reads it), each numeral and each run of number
+    words once: "$32,500 or thirty-two thousand" -> {32500, 32000}."""
+    folded = fold(text)
+    out: set[Decimal] = set()
+    for m in _NUMERAL.finditer(folded):
+        whole, _, decimals, scale = m.groups()
+        value = Decimal(re.sub(r"\D", "", whole) + ("." + decimals if decimals else ""))
+        out.add(value * _SCALE_WORDS.get(scale or "", 1))
+    out |= {Decimal(re.sub(r"\D", "", m.group(0))) for m in _SPACED_DIGITS.finditer(folded)}
+    run: list[str] = []
+    last_end = -1
+    for m in _WORD.finditer(folded):
+        w = m.group(0)
+        numeric = w in _UNIT_WORDS or w in _TENS_WORDS or w in _SCALE_WORDS or w in ("hundred", "and")
+        if not run and w in _SCALE_WORDS and re.search(r"\d[\s-]*$", folded[:m.start()]):
+            numeric = False  # the magnitude of a numeral ("32k", "32 thousand"), read with it above
+        if run and not (numeric and re.fullmatch(r"[\s-]*", folded[last_end:m.start()])):
+            out.add(Decimal(_word_amount(run)))  # a run ends at any other word or punctuation
+            run = []
+        if numeric and (run or w != "and"):
+            run.append(w)
+            last_end = m.end()
+    if run:
+        out.add(Decimal(_word_amount(run)))
+    return out
+
+
+def mentions_amount(text: str, amount: int) -> bool:
+    """Whether ``text`` states ``amount`` in any of the forms :func:`amounts` reads (a budget of 32000 is in
+    "$32,000", "32k", "thirty-two thousand"...; "$32,500" and "132k" are other amounts)."""
+    return Decimal(amount) in amounts(text)

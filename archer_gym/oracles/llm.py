@@ -8,7 +8,8 @@
 * **Yes/no normalisation** (:func:`normalize_reply`): the FIRST word decides (``"Yes, it is"`` ->
   ``"Yes."``, ``"Nope"`` -> ``"No."``); other replies are kept, cleaned and cut short.
 * **No-leak guard** (:func:`redact`): whole-word, case-insensitive occurrences of the secret and its
-  aliases become ``"that"``.
+  aliases become ``"that"`` (not for CarDealer's buyer, whose env reads the deal price first and guards the
+  budget itself: see its template).
 * **Cache and usage**: :class:`LLMOracle` looks every prompt up in an :class:`OracleCache` before it
   asks the backend, and counts ``usage = {prompt_tokens, completion_tokens, requests, cache_hits}``.
 
@@ -46,13 +47,18 @@ class OracleError(RuntimeError):
 # --------------------------------------------------------------------------- prompt templates
 @dataclass(frozen=True)
 class PromptTemplate:
-    """A task's oracle instructions. ``rules`` is formatted with ``secret`` and ``never_say``
-    (the secret and its aliases, quoted). ``yes_no_only``: every reply whose first word is a yes/no
-    word collapses to ``"Yes."``/``"No."`` (Twenty Questions); otherwise only bare yes/no replies
-    collapse and informative answers are kept (Guess My City's open questions)."""
+    """A task's oracle instructions. ``rules`` is formatted with ``secret``, ``never_say``
+    (the secret and its aliases, quoted) and ``context`` (:attr:`OracleRequest.context`). ``yes_no_only``:
+    every reply whose first word is a yes/no word collapses to ``"Yes."``/``"No."`` (Twenty Questions);
+    otherwise only bare yes/no replies collapse and informative answers are kept (Guess My City's open
+    questions). ``first_line_only``: keep only the reply's first line (else its lines are joined).
+    ``redact_secret``: replace the secret's whole-word mentions with the redaction word; off where the env
+    must read the reply unaltered and guards it itself."""
 
     rules: str
     yes_no_only: bool = True
+    first_line_only: bool = True
+    redact_secret: bool = True
 
 
 TEMPLATES: dict[str, PromptTemplate] = {
@@ -73,6 +79,22 @@ TEMPLATES: dict[str, PromptTemplate] = {
             "Never say {never_say}."
         ),
         yes_no_only=False,
+    ),
+    # The buyer of archer/CarDealer-v0 (tasks/car_dealer/llm_buyer.py writes the persona, the env judges the
+    # reply). Its "secret" is the budget. Not redacted here: a deal at exactly the budget ("DEAL at $30,000"
+    # after the seller asked $30,000) is legal, so the env reads the deal first and then replaces any other
+    # reply that states the budget (archer_gym.oracles.guard.mentions_amount). All lines are kept: chat models
+    # often put the deal phrase on a line of its own.
+    "car_dealer": PromptTemplate(
+        rules=(
+            "You are a customer at a car dealership, talking with a salesperson. {context} Your budget is "
+            "{secret}: you will not pay more than that. Never state your budget or any figure for it, in digits "
+            "or in words, even if asked. Reply as the customer, in one or two short sentences. Ask about the car, "
+            "turn down prices that are too high, and make counter-offers. To accept the salesperson's price, or to "
+            "confirm when they accept yours, say the phrase DEAL at $<price>, for example \"DEAL at $23,500\"; "
+            "never write DEAL otherwise."
+        ),
+        yes_no_only=False, first_line_only=False, redact_secret=False,
     ),
 }
 #: Used for a task without its own template.
@@ -99,7 +121,8 @@ def build_messages(request: OracleRequest) -> Messages:
     secret = _one_line(request.secret)
     aliases = [_one_line(a) for a in request.aliases if _one_line(a)]
     never_say = " or ".join(f'"{t}"' for t in [secret, *aliases])
-    rules = template_for(request.task).rules.format(secret=secret, never_say=never_say)
+    rules = template_for(request.task).rules.format(secret=secret, never_say=never_say,
+                                                    context=_one_line(request.context))
     system = f"{rules}\n\nSecret: {secret}\nAliases: {'; '.join(aliases)}\nTask: {request.task}"
     messages: Messages = [{"role": "system", "content": system}]
     for question, answer in request.history:
@@ -176,11 +199,16 @@ def yes_no(text: str) -> str | None:
     return "Yes." if word in YES_WORDS else "No." if word in NO_WORDS else None
 
 
-def normalize_reply(text: str, *, yes_no_only: bool = True, max_chars: int = MAX_REPLY_CHARS) -> str:
-    """Clean a model's reply: its first non-empty line, whitespace collapsed, an ``Answer:`` prefix
-    dropped, cut to ``max_chars`` at a word boundary. A reply whose first word is a yes/no word becomes
-    ``"Yes."``/``"No."`` (with ``yes_no_only=False``: only when nothing else follows that word)."""
-    line = next((ln for ln in str(text).splitlines() if ln.strip()), "")
+def normalize_reply(text: str, *, yes_no_only: bool = True, max_chars: int = MAX_REPLY_CHARS,
+                    first_line_only: bool = True) -> str:
+    """Clean a model's reply: its first non-empty line (``first_line_only=False``: all its lines, joined),
+    whitespace collapsed, an ``Answer:`` prefix dropped, cut to ``max_chars`` at a word boundary. A reply whose
+    first word is a yes/no word becomes ``"Yes."``/``"No."`` (with ``yes_no_only=False``: only when nothing
+    else follows that word)."""
+    if first_line_only:
+        line = next((ln for ln in str(text).splitlines() if ln.strip()), "")
+    else:
+        line = str(text)
     line = _PREFIX.sub("", " ".join(line.split())).strip()
     verdict = yes_no(line)
     if verdict is not None:
@@ -281,9 +309,10 @@ class LLMOracle:
         return [texts[k] for k in keys]
 
     def postprocess(self, raw: str, request: OracleRequest) -> str:
-        reply = normalize_reply(raw, yes_no_only=template_for(request.task).yes_no_only,
-                                max_chars=self.max_reply_chars)
-        return redact(reply, request.secret, request.aliases, self.redaction)
+        template = template_for(request.task)
+        reply = normalize_reply(raw, yes_no_only=template.yes_no_only, max_chars=self.max_reply_chars,
+                                first_line_only=template.first_line_only)
+        return redact(reply, request.secret, request.aliases, self.redaction) if template.redact_secret else reply
 
     def answer_batch(self, requests: Sequence[OracleRequest]) -> list[str]:
         requests = list(requests)

@@ -26,6 +26,8 @@ FEATURES = ("backup camera", "navigation system", "heated seats", "leather seats
             "blind spot monitoring", "sunroof", "Apple CarPlay")
 PERSONALITIES = ("polite", "talkative", "curt", "grumpy")
 ACCEPT_WORDS = ("deal", "accept", "agreed", "agree", "sold", "ok", "okay", "yes")
+#: The buyer's answer to a line it finds nothing in (no car, no price, no question, no acceptance).
+ASK_OFFER = "So what can you offer me, and at what price?"
 
 _PRICE = re.compile(r"\$?\s*(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s*(k\b|thousand\b)?", re.IGNORECASE)
 
@@ -56,14 +58,28 @@ class Profile:
                    int(rng.integers(4, 8)))
 
 
+def prices(text: str) -> list[int]:
+    """Every dollar amount in ``text``, in order ("$28,500", "28500", "28.5k", "28 thousand"); amounts under $1,000
+    are not prices."""
+    values = [float(number.replace(",", "")) * (1000 if thousand else 1) for number, thousand in _PRICE.findall(text)]
+    return [int(round(v)) for v in values if v >= 1000]
+
+
 def parse_price(text: str) -> int | None:
-    """The last dollar amount in ``text`` ("$28,500", "28500", "28.5k"); amounts under $1,000 are not prices."""
-    price = None
-    for number, thousand in _PRICE.findall(text):
-        value = float(number.replace(",", "")) * (1000 if thousand else 1)
-        if value >= 1000:
-            price = int(round(value))
-    return price
+    """The last dollar amount in ``text`` (see :func:`prices`), the price a seller's line names."""
+    found = prices(text)
+    return found[-1] if found else None
+
+
+def accepts(text: str) -> bool:
+    """Whether a line says yes to a standing price: one of :data:`ACCEPT_WORDS` (callers check it names no price)."""
+    return bool(set(re.findall(r"[a-z]+", text.lower())) & set(ACCEPT_WORDS))
+
+
+def and_list(items) -> str:
+    """``"a"``, ``"a and b"``, ``"a, b and c"``."""
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _mentions(text: str, names) -> list[str]:
@@ -107,8 +123,7 @@ class Buyer:
 
     def preferences(self) -> str:
         p = self.profile
-        feats = p.features[0] if len(p.features) == 1 else ", ".join(p.features[:-1]) + " and " + p.features[-1]
-        return f"I'd like {article(p.brand)} with {feats}."
+        return f"I'd like {article(p.brand)} with {and_list(p.features)}."
 
     def reply(self, seller: str) -> tuple[str, int | None, bool]:
         """The buyer's answer to one seller line: (text, price if a deal is made, the buyer left)."""
@@ -122,14 +137,13 @@ class Buyer:
         self.features |= set(_mentions(seller, FEATURES))
         price = parse_price(seller)
         if price is None:
-            words = set(re.findall(r"[a-z]+", seller.lower()))
-            if self.counter is not None and words & set(ACCEPT_WORDS):
+            if self.counter is not None and accepts(seller):
                 return f"Great, it's a deal at {_money(self.counter)}.", self.counter, False
             if "?" in seller:
                 first = not self.told_preferences
                 self.told_preferences = True
                 return (self.preferences() if first else "As I said, " + self.preferences()), None, False
-            return "So what can you offer me, and at what price?", None, False
+            return ASK_OFFER, None, False
         if self.car_type != p.car_type:
             return f"I'm only interested in {article(p.car_type)}. What do you have?", None, False
         self.offers += 1
