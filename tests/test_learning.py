@@ -85,7 +85,9 @@ def test_archer_raises_the_sft_return(tmp_path, sft_start):
     archer row). The actor moves from the first iteration (``warmup_iterations=0``, the default since the measurement
 in agents/algos/archer.py; before, it was frozen for 2 iterations, 128 trajectories, while the critic caught up).
 
-    Measured at 757bc71 (``python -m agents.train --algo archer --trajectories 512 --seed S --algo-arg
+    With the actor moving from the first iteration (f26f2ec), the comparison's seeds 0 and 1 end at -6.21 and -5.52
+    over 500 eval episodes, from an SFT start of -8.28 (docs/results/summary.md). Before, with 2 frozen iterations:
+    measured at 757bc71 (``python -m agents.train --algo archer --trajectories 512 --seed S --algo-arg
     actor_lr=1e-4 --algo-arg kl_coef=0.1``, then ``python -m agents.evaluate RUN --sft --episodes 1000``): start
     -7.76 ± 0.40 (95% CI); finals -6.05 ± 0.31 and -6.15 ± 0.31; gain 1.66 against a threshold of 3 standard
     errors = 0.69.
