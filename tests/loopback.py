@@ -1,8 +1,17 @@
 """A test HTTP server on 127.0.0.1 (a free port) that serves one handler class in threads: the life cycle shared by
-the stub endpoints of tests/test_llm_agent.py and tests/test_oracle_server.py."""
+the stub endpoints of tests/stub_endpoint.py and tests/test_oracle_server.py; and :func:`free_port` for the tests
+that start a server of their own (torch.distributed, accelerate, ``transformers serve``)."""
 
+import socket
 import threading
 from http.server import ThreadingHTTPServer
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a server a test starts, or one it must not reach)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class LoopbackServer:
