@@ -165,42 +165,47 @@ CONV1D_MODEL_TYPES = ("gpt2",)
 ACTOR_ALIASES = ("smollm2",)
 
 
+def local_model_path(path_or_name: str) -> str:
+    """What ``from_pretrained`` loads for ``path_or_name``: the name itself, or for a ``.gguf`` file and "smollm2" the
+    folder of its safetensors copy under ``$ARCHER_GYM_CACHE/models/``, converted once (the GGUF dequantised by
+    transformers' GGUF support; needs the ``gguf`` package). A folder any Hugging Face loader reads, so the same
+    model can also be served (``transformers serve <folder>``, see tests/test_transformers_serve.py)."""
+    if path_or_name not in ACTOR_ALIASES and not path_or_name.endswith(".gguf"):
+        return path_or_name
+    if path_or_name == "smollm2":
+        from archer_gym.oracles.hf import smollm2_gguf
+
+        folder, gguf = smollm2_gguf()
+    else:
+        folder, gguf = os.path.split(os.path.abspath(path_or_name))
+    from agents.sft import cache_root  # agents.sft imports this module
+
+    cached = cache_root() / "models" / os.path.splitext(gguf)[0]
+    if not (cached / "config.json").exists():
+        model = transformers.AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(folder, gguf_file=gguf)
+        if not all(p.is_floating_point() for p in model.parameters()):
+            raise ValueError(f"{gguf} loaded with GGUF-block weights; only dequantised loading is supported")
+        # Dequantised on load: plain float weights. Drop the GGUF marker so save_pretrained writes them
+        # as an ordinary safetensors model (it refuses "quantized" models otherwise).
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        tmp = cached.with_name(f"{cached.name}.tmp{os.getpid()}")
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        try:
+            os.replace(tmp, cached)
+        except OSError:  # another process converted it first
+            import shutil
+            shutil.rmtree(tmp, ignore_errors=True)
+    return str(cached)
+
+
 def load_causal_lm(path_or_name: str, dtype: str = "float32"):
     """(model, tokenizer) of a causal LM: a local folder, a hub name (the hub only if cached/allowed), a
-    ``.gguf`` file (dequantised by transformers' GGUF support; needs the ``gguf`` package), or "smollm2".
-
-    GGUF models (and "smollm2") are converted once and kept as safetensors under
-    ``$ARCHER_GYM_CACHE/models/``, so later loads skip the dequantisation.
-    """
-    if path_or_name in ACTOR_ALIASES or path_or_name.endswith(".gguf"):
-        if path_or_name == "smollm2":
-            from archer_gym.oracles.hf import smollm2_gguf
-
-            folder, gguf = smollm2_gguf()
-        else:
-            folder, gguf = os.path.split(os.path.abspath(path_or_name))
-        from agents.sft import cache_root  # agents.sft imports this module
-
-        cached = cache_root() / "models" / os.path.splitext(gguf)[0]
-        if not (cached / "config.json").exists():
-            model = transformers.AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf)
-            tokenizer = transformers.AutoTokenizer.from_pretrained(folder, gguf_file=gguf)
-            if not all(p.is_floating_point() for p in model.parameters()):
-                raise ValueError(f"{gguf} loaded with GGUF-block weights; only dequantised loading is supported")
-            # Dequantised on load: plain float weights. Drop the GGUF marker so save_pretrained writes them
-            # as an ordinary safetensors model (it refuses "quantized" models otherwise).
-            model.hf_quantizer = None
-            if hasattr(model.config, "quantization_config"):
-                del model.config.quantization_config
-            tmp = cached.with_name(f"{cached.name}.tmp{os.getpid()}")
-            model.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
-            try:
-                os.replace(tmp, cached)
-            except OSError:  # another process converted it first
-                import shutil
-                shutil.rmtree(tmp, ignore_errors=True)
-        path_or_name = str(cached)
+    ``.gguf`` file or "smollm2" (through :func:`local_model_path`: converted once, then loaded as safetensors)."""
+    path_or_name = local_model_path(path_or_name)
     model = transformers.AutoModelForCausalLM.from_pretrained(path_or_name, dtype=getattr(torch, dtype))
     tokenizer = transformers.AutoTokenizer.from_pretrained(path_or_name)
     return model, tokenizer

@@ -4,6 +4,7 @@
     python baselines/compare.py --preset paper --tasks twenty_questions guess_my_city --device cuda
     python baselines/compare.py --methods archer ppo --seeds 0 1 2 3 4 --trajectories 20000 --out results/mine
     python baselines/compare.py --plugin examples/reinforce.py --methods ppo reinforce   # your own algorithm
+    python baselines/compare.py --prompted Qwen/Qwen2.5-1.5B-Instruct --prompted-base-url http://127.0.0.1:8000/v1
 
 Every run starts from the same SFT checkpoint, evaluates on the same eval-split targets and seeds, and
 stops at the same budget. Runs go to parallel processes (``--jobs``); a finished run is skipped and a
@@ -11,8 +12,11 @@ half-finished one resumes from its checkpoint, so an interrupted comparison cont
 After the runs, each final actor and the SFT start are evaluated again over ``--final-episodes`` sampled
 episodes (the preset's: 500 for quick; ``python -m agents.evaluate``), because a curve point's 100 episodes
 leave a standard error of about 0.6 return units on Twenty Questions; the table reports both.
+``--prompted MODEL`` adds a model behind an OpenAI-compatible endpoint, prompted and not trained
+(``archer_gym.llm_agent``), as a reference beside the scripted expert and random: it plays the same eval starts
+once per task, before the runs (a bad endpoint fails at once), and its result is kept for reruns.
 Writes into ``--out``: ``metrics.csv`` (all runs, long format), ``summary.md``, ``curves.png`` and
-``config.json``, and ``final_eval_<N>.json`` beside each run.
+``config.json``, ``final_eval_<N>.json`` beside each run, and ``prompted_<model>_<task>_<N>.json``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import csv
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -59,6 +64,10 @@ def mean_ci(values) -> tuple[float, float]:
 
 
 # --------------------------------------------------------------------------------------------- planning
+#: The prompted reference's episodes per task unless --prompted-episodes says otherwise: as many as a curve point.
+PROMPTED_EPISODES = 100
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="python baselines/compare.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -78,7 +87,41 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sampled eval episodes of each run's final actor and of the SFT start, after the runs "
                         "(python -m agents.evaluate; default: the preset's; 0: none)")
     p.add_argument("--no-progress", action="store_true")
+    llm = p.add_argument_group("a prompted LLM as a reference (not trained; archer_gym/llm_agent.py)")
+    llm.add_argument("--prompted", default=None, metavar="MODEL",
+                     help="the model name an OpenAI-compatible endpoint serves: it plays each task's eval starts, "
+                          "prompted with the chat messages, and is reported beside the expert and random")
+    llm.add_argument("--prompted-base-url", default=None, metavar="URL",
+                     help="its endpoint, e.g. http://127.0.0.1:8000/v1 (default: the openai client's, $OPENAI_BASE_URL)")
+    llm.add_argument("--prompted-api-key-env", default=None, metavar="VAR",
+                     help="environment variable holding its API key (default: $OPENAI_API_KEY, else a dummy key "
+                          "local servers accept); the key is never written")
+    llm.add_argument("--prompted-episodes", type=positive_int, default=None, metavar="N",
+                     help=f"its episodes per task (default {PROMPTED_EPISODES}: as a curve point)")
     return p
+
+
+def prompted_plan(args) -> dict | None:
+    """The prompted LLM reference's settings from ``--prompted*``, validated; None without ``--prompted``. Holds the
+    name of the key's variable (``api_key_env``), never the key."""
+    given = [flag for flag, value in (("--prompted-base-url", args.prompted_base_url),
+                                      ("--prompted-api-key-env", args.prompted_api_key_env),
+                                      ("--prompted-episodes", args.prompted_episodes)) if value is not None]
+    if args.prompted is None:
+        if given:
+            raise SystemExit(f"error: {given[0]} needs --prompted MODEL (the model name the endpoint serves)")
+        return None
+    if not args.prompted.strip():
+        raise SystemExit("error: --prompted needs a model name (the one the endpoint serves), got ''")
+    try:
+        import openai  # noqa: F401
+    except ImportError:
+        raise SystemExit("error: --prompted needs the openai client: pip install 'archer-gym[oracles]'") from None
+    var = args.prompted_api_key_env
+    if var is not None and not os.environ.get(var):
+        raise SystemExit(f"error: --prompted-api-key-env {var}: that environment variable is not set")
+    return {"model": args.prompted, "base_url": args.prompted_base_url, "api_key_env": var,
+            "episodes": args.prompted_episodes or PROMPTED_EPISODES}
 
 
 def plan(args) -> dict:
@@ -97,6 +140,7 @@ def plan(args) -> dict:
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
     plugins = [str(Path(x).resolve()) if x.endswith(".py") else x for x in args.plugin]
+    prompted = prompted_plan(args)
     methods = args.methods or pre["methods"] or presets.default_methods()
     known = presets.methods()
     bad = [m for m in methods if m not in known]
@@ -132,8 +176,11 @@ def plan(args) -> dict:
     if jobs < 1:
         raise SystemExit(f"error: --jobs must be >= 1, got {jobs}")
     final_episodes = args.final_episodes if args.final_episodes is not None else pre.get("final_episodes", 0)
-    return {"preset": args.preset, "tasks": tasks, "methods": methods, "seeds": seeds, "trajectories": budget,
-            "jobs": jobs, "threads": args.threads, "out": str(out), "runs": runs, "final_episodes": final_episodes}
+    p = {"preset": args.preset, "tasks": tasks, "methods": methods, "seeds": seeds, "trajectories": budget,
+         "jobs": jobs, "threads": args.threads, "out": str(out), "runs": runs, "final_episodes": final_episodes}
+    if prompted:  # only then: a plan without it keeps its form (and config.json)
+        p["prompted"] = prompted
+    return p
 
 
 def run_dir(out: Path, run: dict) -> Path:
@@ -361,6 +408,49 @@ def final_evals(p: dict, progress: bool = True) -> None:
         raise SystemExit(f"{len(failures)} final evaluation(s) failed; rerun to retry: {failures[0]}")
 
 
+def prompted_path(out: Path, prompted: dict, task: str) -> Path:
+    """Where the prompted reference's evaluation on ``task`` is kept: one file per model, task and episode count."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", prompted["model"]).strip("-.") or "model"
+    return out / f"prompted_{slug}_{task}_{prompted['episodes']}.json"
+
+
+def prompted_evals(p: dict, progress: bool = True) -> None:
+    """The prompted LLM (``p["prompted"]``) on each task's eval starts (``archer_gym.llm_agent.evaluate_openai``:
+    the starts of the scripted references and of every trained actor), each summary kept as JSON in the results
+    directory; a kept one is not asked again, so a rerun or a report never calls the endpoint twice. Raises
+    ``archer_gym.oracles.llm.OracleError`` (one line) when the endpoint fails after its retries."""
+    pp = p.get("prompted")
+    if not pp:
+        return
+    from archer_gym.evaluation import EVAL_SEED
+    from archer_gym.llm_agent import AgentConfig, evaluate_openai
+
+    cfg = AgentConfig(model=pp["model"], base_url=pp["base_url"], api_key_env=pp["api_key_env"])
+    for task in p["tasks"]:
+        path = prompted_path(Path(p["out"]), pp, task)
+        if path.exists():
+            continue
+        summary, _ = evaluate_openai(TASKS[task], cfg, episodes=pp["episodes"], split="eval", seed=EVAL_SEED,
+                                     progress=progress)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(summary, indent=2))
+        os.replace(tmp, path)
+
+
+def prompted_results(p: dict) -> dict[str, dict]:
+    """task -> the kept summary of the prompted reference (tasks not evaluated yet are left out)."""
+    pp = p.get("prompted")
+    if not pp:
+        return {}
+    paths = {task: prompted_path(Path(p["out"]), pp, task) for task in p["tasks"]}
+    return {task: json.loads(path.read_text()) for task, path in paths.items() if path.exists()}
+
+
+def prompted_label(result: dict) -> str:
+    """How every table and plot names the prompted reference, so no one reads it as a trained method."""
+    return f"prompted {result['sampling']['model']} (not trained)"
+
+
 def read_final_eval(out: Path, run: dict | None, task: str, episodes: int) -> float | None:
     path = final_eval_path(out, run, task, episodes) if episodes else None
     if path is None or not path.exists():
@@ -423,12 +513,15 @@ def methods_in(rows: list[dict]) -> list[str]:
     return [m for m in order if m in present] + [m for m in present if m not in order]
 
 
-def summarize(rows: list[dict], refs: dict[str, dict[str, float]], precise: dict | None = None) -> dict:
+def summarize(rows: list[dict], refs: dict[str, dict[str, float]], precise: dict | None = None,
+              prompted: dict[str, dict] | None = None) -> dict:
     """Per task and method: final eval return (mean, 95% CI over seeds), success, trajectories to threshold,
     greedy return, tokens, wall-clock. The threshold is halfway from the mean starting (SFT) return to the
     expert's. ``precise`` (from :func:`precise_finals`): ``{task: {"start": x, "episodes": n, method: [per seed]}}``,
-    the final actors' many-episode evaluations, reported beside the curve's last point."""
-    precise = precise or {}
+    the final actors' many-episode evaluations, reported beside the curve's last point. ``prompted`` (from
+    :func:`prompted_results`): task -> the prompted LLM's evaluation summary, kept whole as the task's ``prompted``
+    (a reference like the expert: it takes no part in the threshold)."""
+    precise, prompted = precise or {}, prompted or {}
     out: dict[str, dict] = {}
     for task in sorted({r["task"] for r in rows}):
         trows = [r for r in rows if r["task"] == task]
@@ -436,6 +529,8 @@ def summarize(rows: list[dict], refs: dict[str, dict[str, float]], precise: dict
         expert = refs.get(task, {}).get("expert", float("nan"))
         threshold = start_mean + 0.5 * (expert - start_mean)
         out[task] = {"threshold": threshold, "start": start_mean, "methods": {}}
+        if task in prompted:
+            out[task]["prompted"] = prompted[task]
         tp = precise.get(task, {})
         if tp.get("start") is not None:
             out[task].update(precise_start=tp["start"], precise_episodes=tp["episodes"])
@@ -483,6 +578,8 @@ def summary_markdown(summary: dict, refs: dict, p: dict) -> str:
         lines += [f"## {task} ({TASKS[task]})", "",
                   f"Reference: expert {r.get('expert', float('nan')):.2f}, random {r.get('random', float('nan')):.2f}; "
                   f"SFT start {s['start']:.2f}; threshold (halfway SFT -> expert) {s['threshold']:.2f}.", ""]
+        if "prompted" in s:
+            lines += [prompted_line(s["prompted"]), ""]
         n = s.get("precise_episodes")
         if n:
             lines += [f"The final actors and the SFT start evaluated again over {n} sampled episodes each (`python -m "
@@ -520,10 +617,34 @@ def summary_markdown(summary: dict, refs: dict, p: dict) -> str:
     return "\n".join(lines)
 
 
-def plot_curves(rows: list[dict], refs: dict, path: Path) -> None:
+def prompted_line(result: dict) -> str:
+    """The summary's line for the prompted reference: its mean return, the 95% CI over its episodes, its success,
+    and how it was asked."""
+    sampling = result["sampling"]
+    where = sampling["base_url"] or "the openai client's default endpoint"
+    return (f"**{prompted_label(result)}**: {result['mean_return']:.2f} ± {result['return_ci95']:.2f} (95% CI over its "
+            f"{result['episodes']} episodes), success {result['success_rate']:.2f}. `{sampling['model']}` at {where}, "
+            f"temperature {sampling['temperature']:g}, max_tokens {sampling['max_tokens']}, prompted with the task's "
+            "chat messages (`archer_gym.llm_agent`) on the eval starts every method plays; a reference, not a "
+            "trained method.")
+
+
+def reference_lines(refs: dict[str, float], prompted: dict | None = None) -> list[tuple[str, float, str, str, str]]:
+    """A task panel's horizontal lines, ``(label, return, line style, colour, side of the label)``: the scripted
+    expert and random, and the prompted LLM's mean return when there is one, labelled as not trained (on the right,
+    so it stays readable when it lies near the expert's)."""
+    lines = [(f"{name} {refs[name]:.1f}", refs[name], style, "gray", "left")
+             for name, style in (("expert", "--"), ("random", ":")) if name in refs]
+    if prompted is not None:
+        lines.append((f"{prompted_label(prompted)} {prompted['mean_return']:.1f}", prompted["mean_return"], "-.",
+                      "black", "right"))
+    return lines
+
+
+def plot_curves(rows: list[dict], refs: dict, path: Path, prompted: dict[str, dict] | None = None) -> None:
     """Per task: eval return against trajectories (each seed a faint line behind the mean and its 95% CI band,
-    the expert and random as reference lines), and below it the policy's token entropy where the method logs it
-    (collapse shows there first)."""
+    the expert and random, and the prompted LLM's ``prompted[task]`` where given, as reference lines), and below
+    it the policy's token entropy where the method logs it (collapse shows there first)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -553,14 +674,14 @@ def plot_curves(rows: list[dict], refs: dict, path: Path) -> None:
             ent = [c for c in mean_curve(mrows, "entropy") if c[1] == c[1]]
             if ent:
                 ax_ent.plot([c[0] for c in ent], [c[1] for c in ent], marker=".", color=color, label=method)
-        for name, style in (("expert", "--"), ("random", ":")):
-            if name in refs.get(task, {}):
-                ax.axhline(refs[task][name], ls=style, color="gray", lw=1)
-                ax.annotate(f"{name} {refs[task][name]:.1f}", (0, refs[task][name]), fontsize=8, color="gray",
-                            xytext=(2, 2), textcoords="offset points")
+        lines = reference_lines(refs.get(task, {}), (prompted or {}).get(task))
+        for label, y, style, color, side in lines:
+            ax.axhline(y, ls=style, color=color, lw=1)
+            ax.annotate(label, (0 if side == "left" else 1, y), xycoords=("axes fraction", "data"), ha=side,
+                        fontsize=8, color=color, xytext=(2 if side == "left" else -2, 2), textcoords="offset points")
         # Limits from the means and the reference lines, not the bands: with 3 seeds a t-interval is 2.5
         # standard deviations wide and one diverging seed's band would flatten every other curve.
-        ax.set_ylim(*curve_limits(means, refs.get(task, {})))
+        ax.set_ylim(*curve_limits(means, {label: y for label, y, *_ in lines}))
         ax.set_title(TASKS[task])
         ax.set_ylabel("eval return (sampled policy)\nmean ± 95% CI; faint: each seed")
         ax.grid(alpha=0.3)
@@ -610,10 +731,11 @@ def report(p: dict) -> dict:
     out = Path(p["out"])
     rows = collect_metrics(p)
     refs = reference_returns(p["tasks"])
-    summary = summarize(rows, refs, precise_finals(p))
+    prompted = prompted_results(p)
+    summary = summarize(rows, refs, precise_finals(p), prompted)
     write_long_csv(rows, out / "metrics.csv")
     (out / "summary.md").write_text(summary_markdown(summary, refs, p))
-    plot_curves(rows, refs, out / "curves.png")
+    plot_curves(rows, refs, out / "curves.png", prompted)
     (out / "summary.json").write_text(json.dumps({"summary": summary, "references": refs,
                                                   "algorithms": resolved_algorithms(p)}, indent=2))
     return summary
@@ -652,6 +774,12 @@ def main(argv=None) -> int:
             print(f"note: {cfg_path} held a different plan; runs that match keep their results")
     cfg_path.write_text(json.dumps(p, indent=2))
     t0 = time.time()
+    from archer_gym.oracles.llm import OracleError
+
+    try:  # before the runs: an endpoint that fails does so at once, not after hours of training
+        prompted_evals(p, progress=not args.no_progress)
+    except OracleError as e:
+        parser.error(f"--prompted {p['prompted']['model']}: {e}")
     execute(p, progress=not args.no_progress)
     final_evals(p, progress=not args.no_progress)
     report(p)

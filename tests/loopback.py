@@ -1,12 +1,21 @@
 """Test HTTP servers on 127.0.0.1 (a free port) that serve one handler class in threads: the life cycle shared by
-the stub endpoints of tests/test_llm_agent.py, tests/test_oracle_server.py and tests/test_car_dealer_llm.py, and
-:class:`ChatStub`, an OpenAI-compatible chat-completions endpoint whose replies a test scripts."""
+the stub endpoints of tests/stub_endpoint.py, tests/test_oracle_server.py and tests/test_car_dealer_llm.py;
+:class:`ChatStub`, an OpenAI-compatible chat-completions endpoint whose replies a test scripts; and :func:`free_port`
+for the tests that start a server of their own (torch.distributed, accelerate, ``transformers serve``)."""
 
 import json
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a server a test starts, or one it must not reach)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class LoopbackServer:

@@ -173,3 +173,87 @@ def test_summary_names_each_method_s_resolved_config(tmp_path):
         (d / "config.json").write_text(json.dumps({"algo": run["method"], "algorithm": algorithm}))
     # ppo's seed 0 never started: its seed 1 names it; bc has no run directory yet: left out
     assert resolved_algorithms(p) == {"t": {"archer": {"actor_lr": 1e-4}, "ppo": {"lr": 3e-4}}}
+
+
+# --------------------------------------------------------------------------------------------- prompted reference
+def finished_bc_run(out: Path) -> list[str]:
+    """A comparison whose one run (bc, seed 0, 64 trajectories) has finished: its metrics are on disk, so compare.py
+    skips the training and goes to the report. Returns the arguments of that comparison."""
+    d = out / "runs" / "twenty_questions_subset" / "bc" / "seed0"
+    d.mkdir(parents=True)
+    compare.write_long_csv([{k: v for k, v in _row("bc", 0, t, -8.0).items() if k != "task"} for t in (0, 64)],
+                           d / "metrics.csv")
+    return ["--methods", "bc", "--seeds", "0", "--trajectories", "64", "--final-episodes", "0", "--no-progress",
+            "--out", str(out)]
+
+
+def test_prompted_llm_is_a_reference_kept_for_reruns(tmp_path, monkeypatch):
+    pytest.importorskip("openai")
+    from tests.stub_endpoint import StubServer
+
+    out = tmp_path / "cmp"
+    monkeypatch.setenv("STUB_KEY", "sekret-123")
+    with StubServer() as server:
+        argv = finished_bc_run(out) + ["--prompted", "stub-model", "--prompted-base-url", server.url,
+                                       "--prompted-api-key-env", "STUB_KEY", "--prompted-episodes", "10"]
+        assert compare.main(argv) == 0
+        asked = len(server.requests)
+        assert compare.main(argv) == 0  # a rerun reads the kept evaluation
+        assert len(server.requests) == asked
+    # 10 eval episodes walk the 10 targets once each; the stub names WORDS in order, so WORDS[j] is found at turn
+    # j + 1 with return -j: 1 + 2 + ... + 10 = 55 requests, returns 0..-9 (mean -4.5, 95% CI 1.96 * 3.028 / sqrt 10)
+    assert asked == 55
+    md = (out / "summary.md").read_text()
+    assert ("**prompted stub-model (not trained)**: -4.50 ± 1.88 (95% CI over its 10 episodes), success 1.00. "
+            f"`stub-model` at {server.url}, temperature 0, max_tokens 64") in md
+    kept = json.loads((out / "prompted_stub-model_twenty_questions_subset_10.json").read_text())
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["summary"]["twenty_questions_subset"]["prompted"] == kept
+    assert kept["episodes"] == 10 and kept["mean_return"] == -4.5 and kept["success_rate"] == 1.0
+    assert kept["sampling"]["model"] == "stub-model" and kept["sampling"]["base_url"] == server.url
+    assert kept["sampling"]["temperature"] == 0.0 and kept["split"] == "eval"
+    assert summary["summary"]["twenty_questions_subset"]["threshold"] == -5.5  # the expert's, not the LLM's
+    for path in out.glob("*.json"):
+        assert "sekret" not in path.read_text(), path
+    # The plot's reference line, labelled as not trained and inside the panel's limits.
+    lines = compare.reference_lines(summary["references"]["twenty_questions_subset"], kept)
+    assert lines[-1] == ("prompted stub-model (not trained) -4.5", -4.5, "-.", "black", "right")
+    assert [label.split()[0] for label, *_ in lines[:2]] == ["expert", "random"]
+    # A report with the endpoint gone: it reads the kept evaluation and asks nothing.
+    (out / "summary.md").unlink()
+    compare.report(json.loads((out / "config.json").read_text()))
+    assert (out / "summary.md").read_text() == md
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--prompted-base-url", "http://127.0.0.1:9/v1"], "error: --prompted-base-url needs --prompted MODEL"),
+    (["--prompted-episodes", "5"], "error: --prompted-episodes needs --prompted MODEL"),
+    (["--prompted", "m", "--prompted-api-key-env", "ARCHER_TEST_UNSET_VAR"],
+     "error: --prompted-api-key-env ARCHER_TEST_UNSET_VAR: that environment variable is not set"),
+    (["--prompted", " "], "error: --prompted needs a model name"),
+    (["--prompted", "m", "--prompted-episodes", "0"], "argument --prompted-episodes: 0 must be >= 1"),
+])
+def test_bad_prompted_arguments_are_one_line_usage_errors(tmp_path, capsys, monkeypatch, args, message):
+    pytest.importorskip("openai")
+    monkeypatch.delenv("ARCHER_TEST_UNSET_VAR", raising=False)
+    with pytest.raises(SystemExit) as e:
+        compare.main(args + ["--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
+    assert not (tmp_path / "x").exists()
+
+
+def test_an_unreachable_prompted_endpoint_is_a_one_line_usage_error_before_any_run(tmp_path, capsys):
+    pytest.importorskip("openai")
+    from tests.loopback import free_port
+
+    port = free_port()  # nothing listens there
+    out = tmp_path / "cmp"
+    argv = ["--methods", "bc", "--seeds", "0", "--trajectories", "64", "--no-progress", "--out", str(out),
+            "--prompted", "m", "--prompted-base-url", f"http://127.0.0.1:{port}/v1", "--prompted-episodes", "1"]
+    with pytest.raises(SystemExit) as e:
+        compare.main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"error: --prompted m: agent endpoint http://127.0.0.1:{port}/v1 failed after 5 attempts" in err, err
+    assert not (out / "runs").exists() and not list(out.glob("prompted_*"))  # no run started, nothing kept

@@ -11,22 +11,9 @@ pytest.importorskip("openai")
 from archer_gym.__main__ import main  # noqa: E402
 from archer_gym.evaluation import evaluate_scripted  # noqa: E402
 from archer_gym.llm_agent import FORMAT_HINT, AgentConfig, evaluate_openai  # noqa: E402
-from tests.loopback import ChatStub  # noqa: E402
+from tests.stub_endpoint import WORDS, StubServer  # noqa: E402
 
 ENV_ID = "archer/TwentyQuestionsSubset-v0"
-#: The stub guesses these in order, one per turn: the target at index j is found with return -j.
-WORDS = ["Football", "Dog", "Banana", "Truck", "Pants", "Computer", "Piano", "Chair", "Pen", "Scissors"]
-
-
-def _guess_in_order(req: dict) -> str:
-    k = sum(m["role"] == "assistant" for m in req["messages"])
-    return f"Is it a {WORDS[k % len(WORDS)]}?\nI am reasoning about it."
-
-
-def StubServer(fail_first: int = 0, status: int = 200, delay: float = 0.02) -> ChatStub:
-    """Replies "Is it a <WORDS[k]>?" where k is the number of assistant messages so far (plus a second line the
-    agent must drop). ``fail_first`` requests get HTTP 503 first; ``status`` forces a status."""
-    return ChatStub(_guess_in_order, fail_first=fail_first, status=status, delay=delay)
 
 
 def test_llm_agent_summary_matches_the_hand_computed_figures_and_the_scripted_rows(monkeypatch):

@@ -8,13 +8,14 @@ import csv
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from tests.loopback import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -31,12 +32,6 @@ def _accelerate() -> str:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _run(args: list[str], out: Path, cache: Path, processes: int, module: str = "tests.train_main") -> tuple[str, float]:
     """Run ``module`` (default tests.train_main: agents.train with the toy task registered) in 1 or N processes;
     returns (stdout, seconds)."""
@@ -45,7 +40,7 @@ def _run(args: list[str], out: Path, cache: Path, processes: int, module: str = 
         cmd = [sys.executable, "-m", module, "--threads", "1"]
     else:
         cmd = [_accelerate(), "launch", "--multi_gpu", "--num_processes", str(processes), "--num_machines", "1",
-               "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
+               "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port()),
                "-m", module]
     if module == "tests.train_main":
         args = args + ["--out", str(out), "--no-progress"]

@@ -3,7 +3,6 @@ chat templates, the multi-process helpers (single process, and 2 gloo processes 
 
 import json
 import os
-import socket
 
 import pytest
 import torch
@@ -14,6 +13,7 @@ from agents.checkpoint import load_checkpoint, save_checkpoint
 from agents.models import ModelConfig, autocast, make_actor, make_critic
 from agents.policy import Actor
 from agents.tiny import build_tiny_actor, train_tokenizer
+from tests.loopback import free_port
 
 TEXT = ["Guess my colour.\n\nQ: Is it warm?\nA: Yes.\n", "red", "blue", "Is it warm?", "green orange hello"]
 PROMPTS = ["Guess my colour.\n\nQ: Is it warm?\nA: No.\n", "Guess my colour."]
@@ -193,12 +193,6 @@ def test_vllm_backend_is_optional_with_a_clear_error():
 
 # ------------------------------------------------------------------ two real gloo processes, in-memory collectives
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _worker(rank: int, world: int, port: int, out: dict):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank),
                       LOCAL_RANK=str(rank))
@@ -233,7 +227,7 @@ def test_two_gloo_processes_gather_shard_and_average_gradients():
 
     with mp.Manager() as manager:
         out = manager.dict()
-        mp.spawn(_worker, args=(2, _free_port(), out), nprocs=2, join=True)
+        mp.spawn(_worker, args=(2, free_port(), out), nprocs=2, join=True)
         res = dict(out)
     assert res[0]["gather"] == res[1]["gather"] == [("rank", 0), ("rank", 1)]
     assert res[0]["world"] == 2
