@@ -110,6 +110,16 @@ def test_guess_my_city_never_passes_a_disguised_city(data):
         (target, env.oracle.reply, reply)
 
 
+def test_a_short_alias_is_not_cut_out_of_a_look_alike_word():
+    """Buenos Aires has the alias "BA": redacting it out of "BA\u0456RES" (a Cyrillic \u0456) left "[redacted]\u0456RES",
+    in which the guard could no longer read "Baires", and the observation showed "BARES". A hypothesis draw of the
+    test above found it; a word's edges are now those of any script."""
+    for reply in ("BA\u0456RES", "It is BA\u0456RES."):
+        info = _step_with_reply(CITY_ENV, "Buenos Aires", reply, "What is it known for?")[4]
+        assert info["reply"] == city_kb.UNSURE_REPLY, (reply, info["reply"])
+    assert city_kb.redact("It is BA, or Buenos-Aires.", "Buenos Aires") == "It is [redacted], or [redacted]."
+
+
 @pytest.mark.parametrize("city, demonym", [("Paris", "Parisian"), ("Rome", "Roman"), ("Berlin", "Berliner"),
                                            ("Guangzhou", "Cantonese")])
 def test_demonyms_count_as_the_name(city, demonym):
