@@ -284,5 +284,5 @@ def test_turn_table_markdown_escapes_cells():
         "| 1 | a \\| b | line 1<br>line 2 | -1 | -2.000 | -1.500 | -0.500 |",
         "| 2 | Is it a pen? | Yes! | 0 | -0.250 | -0.500 | +0.250 |"]
     ep.turns = [view.TurnView("hi", "there", -1.0)]
-    assert view.turn_table_markdown(ep).splitlines()[2:] == ["| turn | utterance | reply | reward |", "|---|---|---|---|",
-                                                            "| 1 | hi | there | -1 |"]
+    assert view.turn_table_markdown(ep).splitlines()[2:] == [
+        "| turn | utterance | reply | reward |", "|---|---|---|---|", "| 1 | hi | there | -1 |"]
