@@ -1,5 +1,6 @@
 """Where a run's metrics rows go besides the terminal: ``metrics.csv`` (rewritten atomically), TensorBoard when it is
-installed, Weights & Biases when asked (``--report-to wandb``)."""
+installed, Weights & Biases when asked (``--report-to wandb``). Beside the scalars, TensorBoard and W&B get, at each
+evaluation, the first greedy eval episode turn by turn (:func:`log_episode`)."""
 
 from __future__ import annotations
 
@@ -52,3 +53,18 @@ def wandb_run(out: Path, cfg: TrainConfig):
     return wandb.init(project=os.environ.get("WANDB_PROJECT", "archer-gym"), id=run_id, resume="allow",
                       name=f"{cfg.algo}-{cfg.env_id.split('/')[-1]}-seed{cfg.seed}", dir=str(out),
                       config=run_config_json(cfg))
+
+
+def log_episode(tb, wandb_run, tag: str, view, step: int) -> None:
+    """One episode's per-turn table (the viewer's, :func:`agents.view.turn_table`: turn, utterance, reply, reward and,
+    with a critic, Q, V, A) under ``tag`` at ``step``: TensorBoard text (Markdown, its Text tab) and a W&B Table.
+    Either writer may be None."""
+    from agents.view import turn_table, turn_table_markdown
+
+    if tb is not None:
+        tb.add_text(tag, turn_table_markdown(view), step)
+    if wandb_run is not None:
+        import wandb
+
+        columns, rows = turn_table(view)
+        wandb_run.log({tag: wandb.Table(columns=columns, data=rows)}, step=step)

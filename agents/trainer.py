@@ -21,7 +21,9 @@ the last a JSON object of the mean return per eval target),
 eval_sampled_return / eval_sampled_ci95 / eval_sampled_success (temperature 1), then the
 algorithm's update statistics averaged since the last row (losses, advantage, entropy, ...). The same numeric columns
 go, against trajectories, to TensorBoard (``tb/``) when it is installed, and to Weights & Biases when asked
-(``report_to=("wandb",)``, ``--report-to wandb``; see agents/reporting.py).
+(``report_to=("wandb",)``, ``--report-to wandb``; see agents/reporting.py), with the first greedy eval episode of each
+evaluation turn by turn (the viewer's table, agents/view.py: utterance, reply, reward and, with a critic, Q, V, A) as
+TensorBoard text and a W&B Table under ``episodes/eval_greedy_0``.
 
 The run's configuration is agents/config.py; what it starts from (SFT actor, start data, critic warm-up) is
 agents/start.py; where its rows go (CSV, TensorBoard, W&B) is agents/reporting.py.
@@ -52,10 +54,11 @@ from agents.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from agents.config import TrainConfig, group_size, jsonable, run_config_json
 from agents.evaluate import eval_specs
 from agents.models import autocast
-from agents.reporting import REPORT_TO, tensorboard_writer, wandb_run, write_csv_atomic
+from agents.reporting import REPORT_TO, log_episode, tensorboard_writer, wandb_run, write_csv_atomic
 from agents.rollout import Counts, EpisodeSpec, collect
 from agents.sft import load_sft_actor, run_sft
 from agents.start import warm_start_critic
+from agents.view import algorithm_views
 
 RANK_SEED_OFFSET = 1_000_003  # rank r > 0 acts (and samples eval) with streams seeded seed + r * this
 
@@ -237,6 +240,8 @@ class Trainer:
         for prefix, greedy in modes:
             if res is None or self.algo.greedy_differs:
                 res = self._evaluate_mode(greedy)
+            if greedy:
+                greedy_episodes = res["episodes"]
             row[f"{prefix}_return"] = res["mean_return"]
             row[f"{prefix}_{'return_ci95' if greedy else 'ci95'}"] = res["return_ci95"]
             row[f"{prefix}_success"] = res["success_rate"]
@@ -254,6 +259,10 @@ class Trainer:
                 self.tb.add_scalar(k, v, self.counts.trajectories)
         if self.wandb is not None:
             self.wandb.log(scalars, step=self.counts.trajectories)  # W&B's step: trajectories, as the curves'
+        if (self.tb is not None or self.wandb is not None) and greedy_episodes:
+            # The first greedy episode, already played above: replayed for its chat text, scored by the critic.
+            view = algorithm_views(self.algo, self.cfg.env_id, greedy_episodes[:1])[0]
+            log_episode(self.tb, self.wandb, "episodes/eval_greedy_0", view, self.counts.trajectories)
         return row
 
     def _evaluate_mode(self, greedy: bool) -> dict:
@@ -268,6 +277,7 @@ class Trainer:
             venv.close()
         episodes = dist.interleave(dist.gather_object(res.episodes))
         out = summarize(episodes)
+        out["episodes"] = episodes
         out["tokens"] = sum(len(t.action_ids or []) for e in episodes for t in e.transitions)
         return out
 

@@ -97,6 +97,7 @@ def critic_values(critic, episodes: list[Episode]) -> list[list[tuple[float, flo
     """``(min(Q1, Q2)(s, a), min(V1, V2)(s))`` of every turn of every episode, as the actor's advantage reads them."""
     pairs = [(t.observation, t.action) for e in episodes for t in e.transitions]
     q, v = [], []
+    training = critic.training  # the trainer calls this mid-run (TensorBoard text): leave the critic's mode as found
     critic.eval()
     with torch.no_grad():
         for i in range(0, len(pairs), CRITIC_CHUNK):
@@ -104,6 +105,7 @@ def critic_values(critic, episodes: list[Episode]) -> list[list[tuple[float, flo
             q1, q2, v1, v2 = critic(obs, acts)
             q += torch.minimum(q1, q2).float().tolist()
             v += torch.minimum(v1, v2).float().tolist()
+    critic.train(training)
     out, k = [], 0
     for e in episodes:
         out.append(list(zip(q[k : k + e.length], v[k : k + e.length])))
@@ -129,6 +131,48 @@ def episode_views(env_id: str, episodes: list[Episode], values: list[list[tuple[
         views.append(view)
     env.close()
     return views
+
+
+def algorithm_views(algo, env_id: str, episodes: list[Episode]) -> list[EpisodeView]:
+    """:func:`episode_views` with the algorithm's critic values where it has an utterance-level critic (ArCHer, CHAI):
+    what the page shows, and what the trainer logs to TensorBoard at each evaluation (:func:`turn_table`)."""
+    learner = algo.critic_learner
+    values = critic_values(learner.critic, episodes) if learner is not None else None
+    return episode_views(env_id, episodes, values)
+
+
+def turn_table(view: EpisodeView) -> tuple[list[str], list[list]]:
+    """``(columns, rows)`` of one episode, a row per turn: turn (from 1), utterance, reply, reward and, with a
+    critic, Q, V and A = Q - V, as on the page."""
+    columns = ["turn", "utterance", "reply", "reward"]
+    has_critic = any(t.advantage is not None for t in view.turns)
+    if has_critic:
+        columns += ["Q", "V", "A"]
+    rows = []
+    for i, t in enumerate(view.turns):
+        row = [i + 1, t.utterance, t.reply, t.reward]
+        if has_critic:
+            row += [t.q, t.v, t.advantage]
+        rows.append(row)
+    return columns, rows
+
+
+def _md_cell(column: str, x) -> str:
+    if column in ("Q", "V", "A"):
+        return f"{x:+.3f}"
+    if column == "reward":
+        return f"{x:g}"
+    return str(x).replace("\\", "\\\\").replace("|", "\\|").replace("\n", "<br>")
+
+
+def turn_table_markdown(view: EpisodeView) -> str:
+    """One episode as Markdown (TensorBoard's text tab renders it): a line on the episode, then :func:`turn_table`."""
+    columns, rows = turn_table(view)
+    head = (f"target {_md_cell('target', view.target)} · seed {view.seed} · return {view.ret:g} · "
+            f"{len(view.turns)} turns · {'solved' if view.success else 'not solved'}")
+    lines = [head, "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_md_cell(c, x) for c, x in zip(columns, row)) + " |" for row in rows]
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------------------- the curve
@@ -333,9 +377,7 @@ def build_page(run_dir, *, episodes: int = 5, greedy: bool = True) -> tuple[str,
     run_dir = Path(run_dir)
     algo, cfg = load_run_algorithm(run_dir)
     played = play_eval_episodes(algo, cfg, episodes, greedy=greedy)
-    learner = algo.critic_learner
-    values = critic_values(learner.critic, played) if learner is not None else None
-    views = episode_views(cfg.env_id, played, values)
+    views = algorithm_views(algo, cfg.env_id, played)
     rows = read_metrics(run_dir / "metrics.csv")
     last = rows[-1] if rows else {}
     mean = sum(v.ret for v in views) / max(len(views), 1)
@@ -346,7 +388,7 @@ def build_page(run_dir, *, episodes: int = 5, greedy: bool = True) -> tuple[str,
                "eval split starts": f"the first {len(views)}"}
     title = f"{cfg.algo} on {cfg.env_id}: {run_dir.resolve().name}"
     page = render_html(views, title=title, summary=summary, curve=curve_svg(rows),
-                       has_critic=values is not None, algo=cfg.algo)
+                       has_critic=algo.critic_learner is not None, algo=cfg.algo)
     return page, views
 
 

@@ -41,6 +41,7 @@ def fake_wandb(monkeypatch, tmp_path):
     runs = []
     module = types.ModuleType("wandb")
     module.init = lambda **kw: runs.append(FakeRun(**kw)) or runs[-1]
+    module.Table = lambda columns, data: {"columns": columns, "data": data}
     monkeypatch.setitem(sys.modules, "wandb", module)
     return runs
 
@@ -51,8 +52,16 @@ def test_rows_go_to_wandb_against_trajectories(fake_wandb, tmp_path):
     (run,) = fake_wandb
     with open(out / "metrics.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert [step for step, _ in run.logged] == [int(r["trajectories"]) for r in rows] == [0, 16]
-    for (_, data), row in zip(run.logged, rows):
+    tag = "episodes/eval_greedy_0"
+    scalars = [(step, data) for step, data in run.logged if tag not in data]
+    tables = [(step, data[tag]) for step, data in run.logged if tag in data]
+    assert [step for step, _ in scalars] == [int(r["trajectories"]) for r in rows] == [0, 16]
+    # each evaluation's first greedy episode, turn by turn, as a W&B Table (PPO: no critic, so no Q, V, A)
+    assert [step for step, _ in tables] == [0, 16]
+    for _, table in tables:
+        assert table["columns"] == ["turn", "utterance", "reply", "reward"]
+        assert [r[0] for r in table["data"]] == list(range(1, len(table["data"]) + 1)) and table["data"]
+    for (_, data), row in zip(scalars, rows):
         assert data["eval_return"] == pytest.approx(float(row["eval_return"]))
         assert "eval_by_target" not in data and "seed" not in data  # text and identity columns stay in the CSV
     assert run.finished

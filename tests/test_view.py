@@ -233,3 +233,56 @@ def test_page_renders_in_headless_chromium(runs, tmp_path):
         assert len(shown["turns"]) == int(src["attrs"]["data-turns"]) == len(src["turns"])
         assert [(t["utterance"], t["reply"], t["attrs"]) for t in shown["turns"]] == \
                [(t["utterance"], t["reply"], t["attrs"]) for t in src["turns"]]
+
+
+# ---------------------------------------------------------------------------------------------------- TensorBoard
+def tensorboard_texts(run: Path, tag: str = "episodes/eval_greedy_0") -> dict[int, str]:
+    """The text summaries the trainer wrote under ``tag``, by step (trajectories), read back from ``run/tb``."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run / "tb"), size_guidance={"tensors": 0})
+    acc.Reload()
+    return {e.step: e.tensor_proto.string_val[0].decode() for e in acc.Tensors(f"{tag}/text_summary")}
+
+
+@pytest.mark.parametrize("algo", ["archer", "ppo"])
+def test_tensorboard_text_of_the_first_greedy_eval_episode(runs, algo):
+    """With TensorBoard installed, each evaluation logs its first greedy eval episode as the viewer's table: the last
+    one is the viewer's own table of the final checkpoint's first episode (critic values included for ArCHer), and
+    holds every turn's utterance of that episode, played apart from the viewer."""
+    pytest.importorskip("tensorboard", reason="tensorboard is not installed (optional: pip install -e '.[tb]')")
+    texts = tensorboard_texts(runs[algo])
+    assert sorted(texts) == [0, 16]  # one per evaluation, against trajectories
+    (shown,) = view.build_page(runs[algo], episodes=1)[1]
+    assert texts[16] == view.turn_table_markdown(shown)
+    played, dialogues = reference_episodes(runs[algo])
+    turns, _ = dialogues[0]
+    lines = texts[16].splitlines()
+    assert lines[0].startswith(f"target {played[0].target} · seed {played[0].seed} · return {played[0].ret:g}")
+    table = [[c.strip() for c in line.strip("|").split(" | ")] for line in lines[4:]]
+    assert len(table) == played[0].length == len(turns)
+    assert [row[1] for row in table] == [utterance for utterance, _ in turns]  # every turn's utterance, in order
+    assert [float(row[3]) for row in table] == [t.reward for t in played[0].transitions]
+    header = lines[2]
+    if algo == "archer":
+        assert header == "| turn | utterance | reply | reward | Q | V | A |"
+        for row, turn in zip(table, shown.turns):
+            assert float(row[6]) == pytest.approx(float(row[4]) - float(row[5]), abs=2e-3)
+            assert float(row[6]) == pytest.approx(turn.advantage, abs=1e-3)
+    else:
+        assert header == "| turn | utterance | reply | reward |"
+
+
+def test_turn_table_markdown_escapes_cells():
+    """A pipe in an utterance stays inside its cell and a multi-line reply stays on its row."""
+    ep = view.EpisodeView(0, 7, "Pen", True, "instruction", None,
+                          [view.TurnView("a | b", "line 1\nline 2", -1.0, q=-2.0, v=-1.5),
+                           view.TurnView("Is it a pen?", "Yes!", 0.0, q=-0.25, v=-0.5)])
+    assert view.turn_table_markdown(ep).splitlines() == [
+        "target Pen · seed 7 · return -1 · 2 turns · solved", "",
+        "| turn | utterance | reply | reward | Q | V | A |", "|---|---|---|---|---|---|---|",
+        "| 1 | a \\| b | line 1<br>line 2 | -1 | -2.000 | -1.500 | -0.500 |",
+        "| 2 | Is it a pen? | Yes! | 0 | -0.250 | -0.500 | +0.250 |"]
+    ep.turns = [view.TurnView("hi", "there", -1.0)]
+    assert view.turn_table_markdown(ep).splitlines()[2:] == [
+        "| turn | utterance | reply | reward |", "|---|---|---|---|", "| 1 | hi | there | -1 |"]
