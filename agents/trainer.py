@@ -52,7 +52,7 @@ from tqdm import tqdm
 
 import gymnasium as gym
 
-from archer_gym import make_vec, read_jsonl
+from archer_gym import make_vec
 from archer_gym.evaluation import EVAL_SEED, summarize
 from agents import distributed as dist
 from agents.algos import build_algorithm, spec
@@ -63,7 +63,7 @@ from agents.evaluate import eval_specs
 from agents.models import autocast
 from agents.reporting import REPORT_TO, log_episode, tensorboard_writer, wandb_run, write_csv_atomic
 from agents.rollout import Counts, EpisodeSpec, collect
-from agents.sft import load_sft_actor, run_sft
+from agents.sft import load_sft_actor, run_sft, sft_episodes
 from agents.start import warm_start_critic
 from agents.view import algorithm_views, drop_evaluations, write_evaluation
 
@@ -155,7 +155,7 @@ class Trainer:
         if self.buffer is not None and cfg.seed_buffer:
             # The scripted episodes the SFT actor was trained on are off-policy data every method was
             # given; an off-policy critic (ArCHer, CHAI) can learn from them, on-policy methods cannot.
-            self.buffer.add_episodes(read_jsonl(self.sft_dir / "data.jsonl"))
+            self.buffer.add_episodes(sft_episodes(self.sft_dir))
         self.venv = make_vec(cfg.env_id, cfg.num_envs, split="train")
         self.counts = Counts()
         self.iteration = 0
