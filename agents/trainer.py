@@ -257,10 +257,11 @@ class Trainer:
         modes = [("eval", True)] + ([("eval_sampled", False)] if self.cfg.eval_sampled else [])
         res = None
         views = {}  # acting mode -> the viewer's views of its first eval episodes (episodes/, TensorBoard, W&B)
-        keep = self.cfg.view_episodes or (1 if self.tb is not None or self.wandb is not None else 0)
         for prefix, greedy in modes:
             if res is None or self.algo.greedy_differs:  # (CHAI acts the same either way: its sampled are its greedy)
                 res = self._evaluate_mode(greedy)
+                # TensorBoard / W&B show the first greedy episode even when no episode file is kept
+                keep = self.cfg.view_episodes or int(greedy and (self.tb is not None or self.wandb is not None))
                 if self.main and keep:  # replayed for their chat text and scored by the critic of this moment
                     views["greedy" if greedy else "sampled"] = algorithm_views(self.algo, self.cfg.env_id,
                                                                                res["episodes"][:keep])

@@ -545,7 +545,8 @@ def build_page(run_dir, *, episodes: int = 5, greedy: bool = True) -> tuple[str,
 def main(argv=None) -> int:
     """``python -m agents.view RUN_DIR [--episodes K] [--out FILE.html] [--sampled]``: one self-contained HTML page of
     K eval episodes of the run's final checkpoint, turn by turn with rewards and (ArCHer, CHAI) the critic's Q, V and
-    advantage of each utterance, and the run's learning curve."""
+    advantage of each utterance, the run's learning curve, and a section per evaluation with the eval episodes the
+    trainer kept then (RUN_DIR/episodes/)."""
     from archer_gym.cli import ArgumentParser, positive_int
     from agents.checkpoint import CheckpointError
 

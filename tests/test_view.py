@@ -418,6 +418,23 @@ def test_tensorboard_text_of_the_first_greedy_eval_episode(runs, algo):
         assert header == "| turn | utterance | reply | reward |"
 
 
+def test_view_episodes_zero_keeps_no_episode_files(runs, tmp_path):
+    """--view-episodes 0 keeps no evaluation episodes (the page is the final checkpoint's alone); TensorBoard still gets
+    each evaluation's first greedy episode."""
+    with pytest.raises(ValueError, match="view_episodes=-1 must be >= 0"):
+        TrainConfig(env_id=ENV, view_episodes=-1)
+    run = tmp_path / "ppo"
+    Trainer(TrainConfig(algo="ppo", env_id=ENV, trajectories=16, rollout_trajectories=16, num_envs=8, eval_every=16,
+                        eval_episodes=EPISODES, view_episodes=0, out=str(run), start_episodes=16,
+                        sft=SFTConfig(env_id=ENV, episodes=200, epochs=2, model=ModelConfig())), progress=False).train()
+    assert not (run / view.EPISODES_DIR).exists() and not view.read_evaluations(run)
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        return
+    assert sorted(tensorboard_texts(run)) == [0, 16]
+
+
 def test_turn_table_markdown_escapes_cells():
     """A pipe in an utterance stays inside its cell and a multi-line reply stays on its row."""
     ep = view.EpisodeView(0, 7, "Pen", True, "instruction", None,
