@@ -243,7 +243,7 @@ class Trainer:
     def _sync_run_files(self) -> None:
         """On resume, ``metrics.csv`` and ``episodes/`` as of the checkpoint. An evaluation writes both before its
         checkpoint; a crash in between leaves a curve point the checkpoint does not hold (the resumed run plays that
-        evaluation again): its row and episode file are dropped now, so the run directory never holds an evaluation
+        evaluation again): its row and episode file are dropped now, so a resumed run's directory holds no evaluation
         its checkpoint does not, and every episode file belongs to a row of metrics.csv."""
         if self.rows:
             write_csv_atomic(self.out / "metrics.csv", self.rows)
@@ -277,8 +277,7 @@ class Trainer:
         if self.main:
             write_csv_atomic(self.out / "metrics.csv", self.rows)
             if self.cfg.view_episodes:
-                write_evaluation(self.out, self.counts.trajectories, self.iteration,
-                                 {mode: vs[: self.cfg.view_episodes] for mode, vs in views.items()})
+                write_evaluation(self.out, self.counts.trajectories, self.iteration, views)
         scalars = {k: v for k, v in row.items() if isinstance(v, (int, float)) and k not in ("seed",)}
         if self.tb is not None:
             for k, v in scalars.items():

@@ -125,7 +125,7 @@ def read_evaluation(path) -> EvaluationViews:
             trajectories, iteration, mode = d.pop("trajectories"), d.pop("iteration"), d.pop("acting")
             turns = [TurnView(**t) for t in d.pop("turns")]
             v = EpisodeView(**d, turns=turns)
-        except (ValueError, KeyError, TypeError) as e:
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise ValueError(f"{path}:{lineno}: not an evaluation episode ({type(e).__name__}: {e})") from None
         out = out or EvaluationViews(trajectories, iteration)
         out.acting.setdefault(mode, []).append(v)
@@ -411,7 +411,7 @@ def overview_table(views: list[EpisodeView], has_critic: bool) -> str:
 
 def critic_legend(scale: float) -> str:
     """The colour bar of the advantage, from -scale (red) to +scale (green)."""
-    return (f'<span>{-scale:+.2f}</span><span class="bar"></span><span>{scale:+.2f}</span>')
+    return f'<span>{-scale:+.2f}</span><span class="bar"></span><span>{scale:+.2f}</span>'
 
 
 def advantage_scale(views: list[EpisodeView]) -> float:
@@ -419,14 +419,14 @@ def advantage_scale(views: list[EpisodeView]) -> float:
     return max((abs(t.advantage) for v in views for t in v.turns if t.advantage is not None), default=0.0) or 1.0
 
 
-def episode_html(v: EpisodeView, scale: float, *, anchor: str, attrs: str = "", label: str = "Episode") -> str:
+def episode_html(v: EpisodeView, scale: float, *, anchor: str, attrs: str = "") -> str:
     """One episode as ``<section class="episode">``: its header, instruction, opening and a ``<div class="turn">`` per
     turn (utterance coloured by the advantage on ``scale``, reply, reward and, with a critic, Q, V and A)."""
     esc = html.escape
     outcome = '<span class="ok">solved</span>' if v.success else '<span class="fail">not solved</span>'
     parts = [f'<section class="episode" id="{anchor}" data-episode="{v.index}" data-turns="{len(v.turns)}" '
              f'data-return="{v.ret:g}" data-seed="{v.seed}" data-target="{esc(v.target)}"{attrs}>',
-             f"<h3>{label} {v.index + 1}: target {esc(v.target)} · seed {v.seed} · return {v.ret:g} · "
+             f"<h3>Episode {v.index + 1}: target {esc(v.target)} · seed {v.seed} · return {v.ret:g} · "
              f"{len(v.turns)} turns · {outcome}</h3>",
              f'<details><summary>instruction</summary><div class="instruction">{esc(v.instruction)}</div></details>']
     if v.opening is not None:
@@ -476,7 +476,7 @@ def evaluations_html(evaluations: list[EvaluationViews], rows: list[dict]) -> st
             parts.append(f'<div class="legend"><span>advantage A at this evaluation:</span>{critic_legend(scale)}</div>')
         for mode, vs in ev.acting.items():
             parts.append(f"<h4>{esc(ACTING.get(mode, mode))}</h4>")
-            parts += [episode_html(v, scale, anchor=f"eval-{ev.trajectories}-{mode}-{v.index}", label="Episode",
+            parts += [episode_html(v, scale, anchor=f"eval-{ev.trajectories}-{mode}-{v.index}",
                                    attrs=f' data-trajectories="{ev.trajectories}" data-acting="{esc(mode)}"')
                       for v in vs]
         parts.append("</details>")
