@@ -24,6 +24,9 @@ class TrainConfig:
     eval_every: int = 256             # trajectories between evaluations
     eval_episodes: int = 100
     eval_sampled: bool = True
+    # At each evaluation, the first this many eval episodes of each acting mode go to <out>/episodes/ as the episode
+    # viewer shows them (agents.view: dialogue, rewards, the critic's Q, V, A), so the page shows every checkpoint's.
+    view_episodes: int = 3
     # Off-policy methods also keep the SFT data set in their replay. Off by default, measured: ArCHer's critic
     # then fits the scripted (mostly expert) episodes rather than the actor's own states, and ArCHer's
     # sampled eval return after 512 trajectories was -7.04 / -5.56 (seeds 0, 1) with it, -6.17 / -6.23 /
@@ -53,6 +56,8 @@ class TrainConfig:
         archer_gym.get_spec(self.env_id)
         if self.rollout_trajectories < 1 or self.num_envs < 1 or self.eval_every < 1:
             raise ValueError("rollout_trajectories, num_envs and eval_every must be >= 1")
+        if self.view_episodes < 0:
+            raise ValueError(f"view_episodes={self.view_episodes} must be >= 0 (0: keep no eval episodes)")
         if self.rollout_backend not in ("hf", "vllm"):
             raise ValueError(f"rollout_backend={self.rollout_backend!r}; choose 'hf' or 'vllm'")
         if self.trajectories < self.rollout_trajectories:

@@ -4,7 +4,9 @@
 
 1. Play episodes with a per-turn mixture of the task's ``expert`` and ``random`` scripted policies
    (``expert_prob`` of turns by the expert), so the SFT policy is competent but clearly below the
-   expert, as the paper's SFT checkpoints were. Written as a JSONL dataset.
+   expert, as the paper's SFT checkpoints were. Recorded and written by the code of ``python -m archer_gym dataset``
+   (:mod:`archer_gym.dataset`: one row per episode, with its chat messages and replies), as JSON Lines (``rows.jsonl``,
+   which needs no ``datasets``), and read back from there for training.
 2. For the embedded default, train a BPE tokenizer on that text and build a tiny GPT-2.
 3. Fine-tune the actor on every (observation -> utterance + "\\n") pair, token-mean cross-entropy.
 
@@ -31,13 +33,21 @@ import torch
 from tqdm import tqdm
 
 import archer_gym
-from archer_gym.evaluation import run_episode, scripted_policy
-from archer_gym.records import Episode, read_jsonl, write_jsonl
+from archer_gym.dataset import load_episodes, record_episode, write_rows_jsonl
+from archer_gym.evaluation import scripted_policy
+from archer_gym.records import Episode, read_jsonl
 from agents.models import ModelConfig, load_causal_lm, make_actor, plain_model
 from agents.policy import Actor
 from agents.tiny import build_tiny_actor, load_pretrained_bundle, save_pretrained_bundle, train_tokenizer
 
 SFT_VERSION = 3  # bump when the recipe changes, so caches rebuild (3: length-sorted micro-batches, agents.batching)
+#: The bundle's data: its scripted episodes as archer_gym.dataset rows (the columns of ``python -m archer_gym
+#: dataset``), JSON Lines. Bundles built before held the same episodes, in the same order, as Episode records in
+#: ``data.jsonl``: only the storage changed, the episodes and so the actor did not (tests/test_agents.py checks the
+#: rows give back exactly the episodes the old writer wrote), so SFT_VERSION stayed and those cached bundles are
+#: still valid; :func:`sft_episodes` reads either.
+DATA_FILE = "rows.jsonl"
+LEGACY_DATA_FILE = "data.jsonl"
 
 
 @dataclass
@@ -89,16 +99,30 @@ class MixturePolicy:
         return self.expert(observation) if self.rng.random() < self.p else self.rand(observation)
 
 
-def generate_dataset(env_id: str, episodes: int, expert_prob: float, seed: int, progress: bool = True) -> list[Episode]:
-    """Scripted episodes on the train split, seeds ``seed, seed+1, ...``."""
+def generate_rows(env_id: str, episodes: int, expert_prob: float, seed: int, progress: bool = True) -> list[dict]:
+    """Scripted episodes on the train split, episode i seeded ``seed * 1_000_003 + i``, as dataset rows
+    (:func:`archer_gym.dataset.record_episode`); the mixture's random choices from one generator seeded ``seed``."""
     env = gym.make(env_id, split="train")
     rng = np.random.default_rng(seed)
-    out = []
+    rows = []
     for i in tqdm(range(episodes), desc="SFT data", unit="ep", disable=not progress, leave=False):
         pol = MixturePolicy(scripted_policy(env, "expert", rng), scripted_policy(env, "random", rng), expert_prob, rng)
-        out.append(run_episode(env, pol, seed=seed * 1_000_003 + i, env_id=env_id, policy_name=f"mix{expert_prob}"))
+        rows.append(record_episode(env, pol, seed=seed * 1_000_003 + i, env_id=env_id,
+                                   policy_name=f"mix{expert_prob}", split="train"))
     env.close()
-    return out
+    return rows
+
+
+def sft_episodes(directory: str | os.PathLike) -> list[Episode]:
+    """The scripted episodes an SFT bundle's actor was trained on, in training order: its ``rows.jsonl``, or the
+    ``data.jsonl`` of a bundle built before the rows (the same episodes as Episode records)."""
+    directory = Path(directory)
+    if (directory / DATA_FILE).exists():
+        return load_episodes(directory / DATA_FILE)
+    if (directory / LEGACY_DATA_FILE).exists():
+        return list(read_jsonl(directory / LEGACY_DATA_FILE))
+    raise FileNotFoundError(f"no SFT data at {directory} ({DATA_FILE}, or {LEGACY_DATA_FILE} of an older bundle); "
+                            f"run `python -m agents.sft --out {directory}` first")
 
 
 def stop_suffix(tokenizer) -> list[int]:
@@ -146,7 +170,8 @@ def supervised_epochs(actor: Actor, prompts, actions, *, epochs: int, batch_size
 def run_sft(cfg: SFTConfig, out: str | os.PathLike | None = None, progress: bool = True) -> Path:
     """Build (or fetch from cache) the SFT actor for ``cfg``; returns the directory holding it.
 
-    The directory has ``actor/`` (model + tokenizer, safetensors), ``data.jsonl`` and ``sft.json``.
+    The directory has ``actor/`` (model + tokenizer, safetensors), ``rows.jsonl`` (the data, :data:`DATA_FILE`) and
+    ``sft.json``.
     """
     cached = cache_root() / "sft" / cfg.key()
     if (cached / "sft.json").exists():
@@ -157,7 +182,35 @@ def run_sft(cfg: SFTConfig, out: str | os.PathLike | None = None, progress: bool
     t0 = time.time()
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
-    episodes = generate_dataset(cfg.env_id, cfg.episodes, cfg.expert_prob, cfg.seed, progress)
+    rows = generate_rows(cfg.env_id, cfg.episodes, cfg.expert_prob, cfg.seed, progress)
+    # Processes may build the same SFT actor at once (pytest -n 2, compare.py's parallel runs): each writes its own
+    # temp dir and the first rename wins; the builds are identical (same data and seeds).
+    tmp = cached.with_name(f"{cached.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        write_rows_jsonl(rows, tmp / DATA_FILE)
+        # The actor learns from the data as stored, so the bundle's rows are what it was trained on.
+        episodes = load_episodes(tmp / DATA_FILE)
+        losses, utterances = train_actor(cfg, episodes, tmp / "actor", progress)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    info = {"config": asdict(cfg), "losses": losses, "utterances": utterances, "seconds": time.time() - t0,
+            "data_mean_return": float(np.mean([e.ret for e in episodes])), "data": DATA_FILE}
+    (tmp / "sft.json").write_text(json.dumps(info, indent=2))
+    if cached.exists() and not (cached / "sft.json").exists():
+        shutil.rmtree(cached)  # an incomplete bundle of an older version
+    try:
+        os.replace(tmp, cached)
+    except OSError:  # another process finished the same build first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return run_sft(cfg, out, progress)
+
+
+def train_actor(cfg: SFTConfig, episodes: list[Episode], actor_dir: Path, progress: bool) -> tuple[list[float], int]:
+    """Steps 2 and 3 of the module docstring on ``episodes``; the actor saved to ``actor_dir``. Returns the loss per
+    epoch and the number of utterances trained on."""
     if cfg.model.actor == "tiny":
         corpus = [ep.transitions[-1].next_observation for ep in episodes]
         corpus += [t.action for ep in episodes for t in ep.transitions]
@@ -170,24 +223,9 @@ def run_sft(cfg: SFTConfig, out: str | os.PathLike | None = None, progress: bool
     prompts, actions = utterance_pairs(actor, episodes)
     losses = supervised_epochs(actor, prompts, actions, epochs=cfg.epochs, batch_size=cfg.batch_size,
                                lr=cfg.lr, seed=cfg.seed, progress=progress)
-    # Processes may build the same SFT actor at once (pytest -n 2, compare.py's parallel runs): each writes its own
-    # temp dir and the first rename wins; the builds are identical (same data and seeds).
-    tmp = cached.with_name(f"{cached.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     # With LoRA the adapters are merged: the SFT actor is a plain model; RL adds fresh adapters on top.
-    save_pretrained_bundle(tmp / "actor", plain_model(actor.model), actor.tokenizer)
-    write_jsonl(tmp / "data.jsonl", episodes)
-    info = {"config": asdict(cfg), "losses": losses, "utterances": len(prompts), "seconds": time.time() - t0,
-            "data_mean_return": float(np.mean([e.ret for e in episodes]))}
-    (tmp / "sft.json").write_text(json.dumps(info, indent=2))
-    if cached.exists() and not (cached / "sft.json").exists():
-        shutil.rmtree(cached)  # an incomplete bundle of an older version
-    try:
-        os.replace(tmp, cached)
-    except OSError:  # another process finished the same build first
-        shutil.rmtree(tmp, ignore_errors=True)
-    return run_sft(cfg, out, progress)
+    save_pretrained_bundle(actor_dir, plain_model(actor.model), actor.tokenizer)
+    return losses, len(prompts)
 
 
 def load_sft_actor(directory: str | os.PathLike, model_cfg: ModelConfig) -> Actor:

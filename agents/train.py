@@ -8,8 +8,8 @@
     python -m agents.train --actor smollm2 --lora-r 8 --device cuda --bf16 ...   # a real instruct model
 
 Under ``accelerate launch`` each process collects its share of every iteration's episodes and the
-main process alone writes; see agents/distributed.py. Writes ``<out>/config.json``, ``<out>/metrics.csv`` (one row per evaluation, see agents/trainer.py)
-and ``<out>/checkpoint/``. Ctrl-C finishes the iteration, saves, and exits; ``--resume`` continues.
+main process alone writes; see agents/distributed.py. Writes ``<out>/config.json``, ``<out>/metrics.csv`` (one row per evaluation, see agents/trainer.py),
+``<out>/episodes/`` (the first eval episodes of each evaluation, for ``python -m agents.view``) and ``<out>/checkpoint/``. Ctrl-C finishes the iteration, saves, and exits; ``--resume`` continues.
 """
 
 from __future__ import annotations
@@ -41,6 +41,9 @@ TRAIN_OPTIONS = {
     "eval_every": {"type": positive_int, "help": "trajectories between evaluations"},
     "eval_episodes": {"type": positive_int},
     "eval_sampled": {"help": "evaluate the sampled policy beside the greedy one"},
+    "view_episodes": {"type": nonnegative_int,
+                      "help": "eval episodes per acting mode kept at each evaluation in <out>/episodes/ for the episode "
+                              "viewer (python -m agents.view; 0: none)"},
     "start_episodes": {"type": nonnegative_int,
                        "help": "episodes of the SFT actor (cached) that a critic is warmed up on"},
     "temperature": {"type": positive_float},

@@ -25,6 +25,13 @@ go, against trajectories, to TensorBoard (``tb/``) when it is installed, and to 
 evaluation turn by turn (the viewer's table, agents/view.py: utterance, reply, reward and, with a critic, Q, V, A) as
 TensorBoard text and a W&B Table under ``episodes/eval_greedy_0``.
 
+Each evaluation also keeps its first ``view_episodes`` greedy and sampled eval episodes, as the episode viewer shows
+them (chat text, rewards and, with a critic, Q and V of the critic of that moment), in
+``<out>/episodes/eval_<trajectories>.jsonl`` (atomic; agents/view.py ``write_evaluation``). Like ``metrics.csv`` it is
+written before the evaluation's checkpoint; ``--resume`` rewrites ``metrics.csv`` from the checkpoint's rows and drops
+the episode files of evaluations the checkpoint does not hold (a crash between the two), so a resumed run's files
+are its checkpoint's evaluation points; the evaluation played again writes them again.
+
 The run's configuration is agents/config.py; what it starts from (SFT actor, start data, critic warm-up) is
 agents/start.py; where its rows go (CSV, TensorBoard, W&B) is agents/reporting.py.
 """
@@ -45,7 +52,7 @@ from tqdm import tqdm
 
 import gymnasium as gym
 
-from archer_gym import make_vec, read_jsonl
+from archer_gym import make_vec
 from archer_gym.evaluation import EVAL_SEED, summarize
 from agents import distributed as dist
 from agents.algos import build_algorithm, spec
@@ -56,9 +63,9 @@ from agents.evaluate import eval_specs
 from agents.models import autocast
 from agents.reporting import REPORT_TO, log_episode, tensorboard_writer, wandb_run, write_csv_atomic
 from agents.rollout import Counts, EpisodeSpec, collect
-from agents.sft import load_sft_actor, run_sft
+from agents.sft import load_sft_actor, run_sft, sft_episodes
 from agents.start import warm_start_critic
-from agents.view import algorithm_views
+from agents.view import algorithm_views, drop_evaluations, write_evaluation
 
 RANK_SEED_OFFSET = 1_000_003  # rank r > 0 acts (and samples eval) with streams seeded seed + r * this
 
@@ -148,7 +155,7 @@ class Trainer:
         if self.buffer is not None and cfg.seed_buffer:
             # The scripted episodes the SFT actor was trained on are off-policy data every method was
             # given; an off-policy critic (ArCHer, CHAI) can learn from them, on-policy methods cannot.
-            self.buffer.add_episodes(read_jsonl(self.sft_dir / "data.jsonl"))
+            self.buffer.add_episodes(sft_episodes(self.sft_dir))
         self.venv = make_vec(cfg.env_id, cfg.num_envs, split="train")
         self.counts = Counts()
         self.iteration = 0
@@ -156,7 +163,8 @@ class Trainer:
         self.rows: list[dict] = []
         self.pending: dict[str, list[float]] = {}
         self.next_eval = 0
-        if resume and ckpt is not None:
+        resumed = resume and ckpt is not None
+        if resumed:
             self._load()
         elif self.algo.critic_learner is not None:
             self._main_first(lambda: warm_start_critic(cfg, self.algo.critic_learner, self.actor, self.sft_dir,
@@ -173,6 +181,8 @@ class Trainer:
         if self.main:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "config.json").write_text(json.dumps(run_config_json(cfg), indent=2))
+            if resumed:
+                self._sync_run_files()
             self.tb = tensorboard_writer(self.out)
             if "wandb" in report_to:
                 self.wandb = wandb_run(self.out, cfg)
@@ -230,6 +240,15 @@ class Trainer:
         if self.buffer is not None:
             self.buffer = loaded["buffer"]
 
+    def _sync_run_files(self) -> None:
+        """On resume, ``metrics.csv`` and ``episodes/`` as of the checkpoint. An evaluation writes both before its
+        checkpoint; a crash in between leaves a curve point the checkpoint does not hold (the resumed run plays that
+        evaluation again): its row and episode file are dropped now, so a resumed run's directory holds no evaluation
+        its checkpoint does not, and every episode file belongs to a row of metrics.csv."""
+        if self.rows:
+            write_csv_atomic(self.out / "metrics.csv", self.rows)
+        drop_evaluations(self.out, keep={row["trajectories"] for row in self.rows})
+
     # ------------------------------------------------------------------ loop
     def evaluate(self) -> dict:
         row = {"algo": self.cfg.algo, "env_id": self.cfg.env_id, "seed": self.cfg.seed, "iteration": self.iteration,
@@ -237,11 +256,15 @@ class Trainer:
         row["train_return"] = float(np.mean(self.pending.pop("train_return", [float("nan")])))
         modes = [("eval", True)] + ([("eval_sampled", False)] if self.cfg.eval_sampled else [])
         res = None
+        views = {}  # acting mode -> the viewer's views of its first eval episodes (episodes/, TensorBoard, W&B)
         for prefix, greedy in modes:
-            if res is None or self.algo.greedy_differs:
+            if res is None or self.algo.greedy_differs:  # (CHAI acts the same either way: its sampled are its greedy)
                 res = self._evaluate_mode(greedy)
-            if greedy:
-                greedy_episodes = res["episodes"]
+                # TensorBoard / W&B show the first greedy episode even when no episode file is kept
+                keep = self.cfg.view_episodes or int(greedy and (self.tb is not None or self.wandb is not None))
+                if self.main and keep:  # replayed for their chat text and scored by the critic of this moment
+                    views["greedy" if greedy else "sampled"] = algorithm_views(self.algo, self.cfg.env_id,
+                                                                               res["episodes"][:keep])
             row[f"{prefix}_return"] = res["mean_return"]
             row[f"{prefix}_{'return_ci95' if greedy else 'ci95'}"] = res["return_ci95"]
             row[f"{prefix}_success"] = res["success_rate"]
@@ -253,16 +276,16 @@ class Trainer:
         self.rows.append(row)
         if self.main:
             write_csv_atomic(self.out / "metrics.csv", self.rows)
+            if self.cfg.view_episodes:
+                write_evaluation(self.out, self.counts.trajectories, self.iteration, views)
         scalars = {k: v for k, v in row.items() if isinstance(v, (int, float)) and k not in ("seed",)}
         if self.tb is not None:
             for k, v in scalars.items():
                 self.tb.add_scalar(k, v, self.counts.trajectories)
         if self.wandb is not None:
             self.wandb.log(scalars, step=self.counts.trajectories)  # W&B's step: trajectories, as the curves'
-        if (self.tb is not None or self.wandb is not None) and greedy_episodes:
-            # The first greedy episode, already played above: replayed for its chat text, scored by the critic.
-            view = algorithm_views(self.algo, self.cfg.env_id, greedy_episodes[:1])[0]
-            log_episode(self.tb, self.wandb, "episodes/eval_greedy_0", view, self.counts.trajectories)
+        if (self.tb is not None or self.wandb is not None) and views.get("greedy"):
+            log_episode(self.tb, self.wandb, "episodes/eval_greedy_0", views["greedy"][0], self.counts.trajectories)
         return row
 
     def _evaluate_mode(self, greedy: bool) -> dict:

@@ -3,11 +3,17 @@
     python -m agents.view runs/x                          # runs/x/viewer.html, 5 episodes
     python -m agents.view results/quick/runs/twenty_questions/archer/seed0 --episodes 8 --out tq.html
 
-The page holds the run's learning curve (``metrics.csv``, an inline SVG) and, for ``--episodes`` eval episodes of the
-run's final checkpoint, the dialogue turn by turn with each turn's reward. Where the run has an utterance-level
+The page holds the run's learning curve (``metrics.csv``, an inline SVG), then, for ``--episodes`` eval episodes of the
+run's final checkpoint, the dialogue turn by turn with each turn's reward, then a collapsible section per evaluation
+during training (labelled by the trajectories seen, in that order; the last one open) with the episodes the trainer
+kept at that evaluation: the first ``view_episodes`` (default 3) greedy and sampled eval episodes of the checkpoint of
+that moment, scored by the critic of that moment, read from ``episodes/eval_<trajectories>.jsonl`` (written by
+agents/trainer.py, one :class:`EpisodeView` a line, :func:`write_evaluation`; a run made before the trainer wrote
+them shows the final checkpoint's episodes alone, as before). Where the run has an utterance-level
 critic (ArCHer, CHAI), each utterance also shows the critic's ``Q(s, a) = min(Q1, Q2)``, ``V(s) = min(V1, V2)`` and
 the advantage ``A = Q - V`` that ArCHer's actor is trained on, coloured green (A > 0) or red (A < 0), stronger with
-|A|. The page shows each utterance as the env read it (the chat messages' text: characters outside the charset
+|A| (on the scale of the final checkpoint's episodes, and each evaluation's on its own: the critic moves during
+training). The page shows each utterance as the env read it (the chat messages' text: characters outside the charset
 mapped, cut to the action space's length); the critic scores it as the actor sampled it, as in training. The page has
 no external assets (inline CSS, no script), so it can be mailed or attached to an issue.
 
@@ -29,7 +35,8 @@ import csv
 import html
 import json
 import math
-from dataclasses import dataclass, field
+import os
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import gymnasium as gym
@@ -75,7 +82,86 @@ class EpisodeView:
         return float(sum(t.reward for t in self.turns))
 
 
-# ---------------------------------------------------------------------------------------------------- loading
+# ---------------------------------------------------------------------------------------------------- evaluations
+#: Where the trainer writes, at each evaluation, the first ``view_episodes`` eval episodes per acting mode as the page
+#: shows them: ``episodes/eval_<trajectories>.jsonl``, one :class:`EpisodeView` per line (:func:`write_evaluation`).
+EPISODES_DIR = "episodes"
+ACTING = {"greedy": "greedy", "sampled": "sampled (temperature 1)"}
+
+
+@dataclass
+class EvaluationViews:
+    """The episodes the trainer kept at one evaluation: the checkpoint of that moment, by acting mode."""
+
+    trajectories: int
+    iteration: int
+    acting: dict[str, list[EpisodeView]] = field(default_factory=dict)
+
+
+def evaluation_path(run_dir, trajectories: int) -> Path:
+    return Path(run_dir) / EPISODES_DIR / f"eval_{trajectories}.jsonl"
+
+
+def write_evaluation(run_dir, trajectories: int, iteration: int, acting: dict[str, list[EpisodeView]]) -> Path:
+    """One evaluation's episodes as JSON lines (``trajectories``, ``iteration``, ``acting`` and the episode's view),
+    written atomically (temp file + rename), so a reader never sees half an evaluation."""
+    path = evaluation_path(run_dir, trajectories)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps({"trajectories": trajectories, "iteration": iteration, "acting": mode, **asdict(v)},
+                        ensure_ascii=False) for mode, views in acting.items() for v in views]
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def read_evaluation(path) -> EvaluationViews:
+    """What :func:`write_evaluation` wrote; ``ValueError`` naming the file and line for anything else."""
+    path = Path(path)
+    out = None
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            d = json.loads(line)
+            trajectories, iteration, mode = d.pop("trajectories"), d.pop("iteration"), d.pop("acting")
+            turns = [TurnView(**t) for t in d.pop("turns")]
+            v = EpisodeView(**d, turns=turns)
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise ValueError(f"{path}:{lineno}: not an evaluation episode ({type(e).__name__}: {e})") from None
+        out = out or EvaluationViews(trajectories, iteration)
+        out.acting.setdefault(mode, []).append(v)
+    if out is None:
+        raise ValueError(f"{path} holds no episodes")
+    return out
+
+
+def evaluation_files(run_dir) -> dict[int, Path]:
+    """The run's evaluation episode files by trajectories (none for a run made before the trainer wrote them)."""
+    files = {}
+    for p in (Path(run_dir) / EPISODES_DIR).glob("eval_*.jsonl"):
+        n = p.stem.removeprefix("eval_")
+        if n.isdigit():
+            files[int(n)] = p
+    return dict(sorted(files.items()))
+
+
+def read_evaluations(run_dir) -> list[EvaluationViews]:
+    """Every evaluation's kept episodes, in the order of training (trajectories seen)."""
+    return [read_evaluation(p) for p in evaluation_files(run_dir).values()]
+
+
+def drop_evaluations(run_dir, keep) -> list[int]:
+    """Remove the evaluation files whose trajectories are not in ``keep`` (and any temp file left by a crash); returns
+    the trajectories dropped. A resumed run calls it with its checkpoint's curve points (see agents/trainer.py)."""
+    dropped = []
+    for n, p in evaluation_files(run_dir).items():
+        if n not in keep:
+            p.unlink()
+            dropped.append(n)
+    for tmp in (Path(run_dir) / EPISODES_DIR).glob("eval_*.jsonl.tmp"):
+        tmp.unlink()
+    return dropped
+
+
 # ---------------------------------------------------------------------------------------------------- playing
 def play_eval_episodes(algo, cfg, episodes: int, *, greedy: bool) -> list[Episode]:
     """``episodes`` eval episodes of the algorithm's policy from the eval split's fixed starts, in start order."""
@@ -291,6 +377,9 @@ h1 { font-size: 20px; margin: 0 0 4px; } h2 { font-size: 16px; margin: 24px 0 8p
 .reply::before { content: "\\21b3  "; color: #999; }
 .values { font: 12px/1.5 ui-monospace, Menlo, Consolas, monospace; grid-row: span 2; }
 .values span { display: inline-block; min-width: 80px; }
+details.evaluation { border-top: 2px solid #ccc; margin: 8px 0; padding: 6px 0; }
+details.evaluation > summary { cursor: pointer; font-weight: 600; }
+h4 { font-size: 14px; margin: 12px 0 4px; }
 """
 
 
@@ -320,14 +409,89 @@ def overview_table(views: list[EpisodeView], has_critic: bool) -> str:
     return f'<table class="overview"><tr>{head}</tr>{"".join(rows)}</table>'
 
 
+def critic_legend(scale: float) -> str:
+    """The colour bar of the advantage, from -scale (red) to +scale (green)."""
+    return f'<span>{-scale:+.2f}</span><span class="bar"></span><span>{scale:+.2f}</span>'
+
+
+def advantage_scale(views: list[EpisodeView]) -> float:
+    """The largest |A| among the episodes' turns (1 without a critic): the colour scale's end."""
+    return max((abs(t.advantage) for v in views for t in v.turns if t.advantage is not None), default=0.0) or 1.0
+
+
+def episode_html(v: EpisodeView, scale: float, *, anchor: str, attrs: str = "") -> str:
+    """One episode as ``<section class="episode">``: its header, instruction, opening and a ``<div class="turn">`` per
+    turn (utterance coloured by the advantage on ``scale``, reply, reward and, with a critic, Q, V and A)."""
+    esc = html.escape
+    outcome = '<span class="ok">solved</span>' if v.success else '<span class="fail">not solved</span>'
+    parts = [f'<section class="episode" id="{anchor}" data-episode="{v.index}" data-turns="{len(v.turns)}" '
+             f'data-return="{v.ret:g}" data-seed="{v.seed}" data-target="{esc(v.target)}"{attrs}>',
+             f"<h3>Episode {v.index + 1}: target {esc(v.target)} · seed {v.seed} · return {v.ret:g} · "
+             f"{len(v.turns)} turns · {outcome}</h3>",
+             f'<details><summary>instruction</summary><div class="instruction">{esc(v.instruction)}</div></details>']
+    if v.opening is not None:
+        parts.append(f'<div class="opening">{esc(v.opening)}</div>')
+    for t, turn in enumerate(v.turns):
+        turn_attrs = f'data-turn="{t}" data-reward="{turn.reward:g}"'
+        style = ""
+        if turn.advantage is not None:
+            turn_attrs += f' data-q="{turn.q:.6g}" data-v="{turn.v:.6g}" data-advantage="{turn.advantage:.6g}"'
+            style = f' style="background:{advantage_colour(turn.advantage, scale)}"'
+        values = (f'<span class="reward">r {turn.reward:+g}</span>' + _value("q", "Q", turn.q)
+                  + _value("v", "V", turn.v) + _value("advantage", "A", turn.advantage))
+        parts.append(f'<div class="turn" {turn_attrs}><div class="n">{t + 1}</div>'
+                     f'<div class="utterance"{style}>{esc(turn.utterance)}</div>'
+                     f'<div class="values">{values}</div>'
+                     f'<div class="reply">{esc(turn.reply)}</div></div>')
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def evaluations_html(evaluations: list[EvaluationViews], rows: list[dict]) -> str:
+    """A collapsible ``<details class="evaluation" data-trajectories=T>`` per evaluation the trainer kept episodes of,
+    in training order (the last one open): that checkpoint's episodes by acting mode, coloured on the evaluation's own
+    advantage scale (the critic moves during training), with the curve point of ``metrics.csv`` it belongs to."""
+    esc = html.escape
+    by_traj = {int(x): r for r in rows if (x := _num(r, "trajectories")) is not None}
+    parts = [f'<h2 id="evaluations">Episodes at each evaluation ({len(evaluations)})</h2>',
+             '<p class="note">At each evaluation the trainer kept the first eval episodes of each acting mode, played by '
+             "the checkpoint of that moment and, where the run has a critic, scored by the critic of that moment (the "
+             "colour scale is each evaluation's own). They are the first of the eval episodes behind the curve point "
+             "(eval_return for greedy, eval_sampled_return for sampled), whose mean is given in brackets.</p>"]
+    for k, ev in enumerate(evaluations):
+        views = [v for vs in ev.acting.values() for v in vs]
+        scale = advantage_scale(views)
+        has_critic = any(t.advantage is not None for v in views for t in v.turns)
+        row = by_traj.get(ev.trajectories, {})
+        head = [f"after {ev.trajectories:,} trajectories (iteration {ev.iteration})"]
+        for mode, vs in ev.acting.items():
+            mean = sum(v.ret for v in vs) / max(len(vs), 1)
+            curve = _num(row, "eval_return" if mode == "greedy" else "eval_sampled_return")
+            head.append(f"{mode}: {len(vs)} episodes, mean return {mean:.2f}"
+                        + (f" (curve point {curve:.2f})" if curve is not None else ""))
+        parts.append(f'<details class="evaluation" id="eval-{ev.trajectories}" data-trajectories="{ev.trajectories}" '
+                     f'data-iteration="{ev.iteration}"' + (" open" if k == len(evaluations) - 1 else "") + ">")
+        parts.append(f"<summary>{esc(' · '.join(head))}</summary>")
+        if has_critic:
+            parts.append(f'<div class="legend"><span>advantage A at this evaluation:</span>{critic_legend(scale)}</div>')
+        for mode, vs in ev.acting.items():
+            parts.append(f"<h4>{esc(ACTING.get(mode, mode))}</h4>")
+            parts += [episode_html(v, scale, anchor=f"eval-{ev.trajectories}-{mode}-{v.index}",
+                                   attrs=f' data-trajectories="{ev.trajectories}" data-acting="{esc(mode)}"')
+                      for v in vs]
+        parts.append("</details>")
+    return "\n".join(parts)
+
+
 def render_html(views: list[EpisodeView], *, title: str, summary: dict, curve: str, has_critic: bool,
-                algo: str) -> str:
+                algo: str, evaluations: list[EvaluationViews] = (), rows: list[dict] = ()) -> str:
     """The whole page (see the module docstring). Each episode is ``<section class="episode" data-turns=N>``, each
     turn ``<div class="turn" data-reward=.. [data-q=.. data-v=.. data-advantage=..]>`` holding ``.utterance`` and
-    ``.reply``: the DOM a test (or a script) reads the episodes back from."""
+    ``.reply``: the DOM a test (or a script) reads the episodes back from. The final checkpoint's episodes come first;
+    then, given ``evaluations``, a ``<details class="evaluation" data-trajectories=T>`` per evaluation whose episode
+    sections also carry ``data-trajectories`` and ``data-acting``."""
     esc = html.escape
-    advs = [abs(t.advantage) for v in views for t in v.turns if t.advantage is not None]
-    scale = max(advs, default=0.0) or 1.0
+    scale = advantage_scale(views)
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              f"<title>{esc(title)}</title><style>{CSS}</style></head><body>",
              f"<h1>{esc(title)}</h1>",
@@ -335,39 +499,22 @@ def render_html(views: list[EpisodeView], *, title: str, summary: dict, curve: s
     parts.append('<div class="top"><div><h2>Learning curve</h2>')
     parts.append(curve or '<p class="note">No evaluation rows in metrics.csv to draw.</p>')
     parts.append(f"</div><div><h2>Episodes ({len(views)})</h2>")
-    parts.append(overview_table(views, has_critic) + "</div></div>")
+    parts.append(overview_table(views, has_critic))
+    if evaluations:
+        parts.append(f'<p class="note">and <a href="#evaluations">{len(evaluations)} evaluations</a> during training, '
+                     "with the episodes of each checkpoint</p>")
+    parts.append("</div></div>")
     if has_critic:
         parts.append(
-            '<div class="legend" id="legend"><span>advantage A = min Q(s, a) − min V(s):</span>'
-            f'<span>{-scale:+.2f}</span><span class="bar"></span><span>{scale:+.2f}</span>'
+            f'<div class="legend" id="legend"><span>advantage A = min Q(s, a) − min V(s):</span>{critic_legend(scale)}'
             "<span>(green: the critic rates the utterance above the state's value; red: below; stronger colour, "
             "larger |A|). Q and V are min(Q1, Q2) and min(V1, V2) of the run's online critic.</span></div>")
     else:
         parts.append(f'<p class="note" id="legend">This run ({esc(algo)}) has no utterance-level critic: each turn '
                      "shows its reward only.</p>")
-    for v in views:
-        outcome = '<span class="ok">solved</span>' if v.success else '<span class="fail">not solved</span>'
-        parts.append(f'<section class="episode" id="episode-{v.index}" data-episode="{v.index}" '
-                     f'data-turns="{len(v.turns)}" data-return="{v.ret:g}">')
-        parts.append(f"<h3>Episode {v.index + 1}: target {esc(v.target)} · seed {v.seed} · return {v.ret:g} · "
-                     f"{len(v.turns)} turns · {outcome}</h3>")
-        parts.append(f'<details><summary>instruction</summary><div class="instruction">{esc(v.instruction)}</div>'
-                     "</details>")
-        if v.opening is not None:
-            parts.append(f'<div class="opening">{esc(v.opening)}</div>')
-        for t, turn in enumerate(v.turns):
-            attrs = f'data-turn="{t}" data-reward="{turn.reward:g}"'
-            style = ""
-            if turn.advantage is not None:
-                attrs += f' data-q="{turn.q:.6g}" data-v="{turn.v:.6g}" data-advantage="{turn.advantage:.6g}"'
-                style = f' style="background:{advantage_colour(turn.advantage, scale)}"'
-            values = (f'<span class="reward">r {turn.reward:+g}</span>' + _value("q", "Q", turn.q)
-                      + _value("v", "V", turn.v) + _value("advantage", "A", turn.advantage))
-            parts.append(f'<div class="turn" {attrs}><div class="n">{t + 1}</div>'
-                         f'<div class="utterance"{style}>{esc(turn.utterance)}</div>'
-                         f'<div class="values">{values}</div>'
-                         f'<div class="reply">{esc(turn.reply)}</div></div>')
-        parts.append("</section>")
+    parts += [episode_html(v, scale, anchor=f"episode-{v.index}") for v in views]
+    if evaluations:
+        parts.append(evaluations_html(list(evaluations), list(rows)))
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
@@ -387,15 +534,19 @@ def build_page(run_dir, *, episodes: int = 5, greedy: bool = True) -> tuple[str,
                "these episodes' mean return": f"{mean:.3f}",
                "eval split starts": f"the first {len(views)}"}
     title = f"{cfg.algo} on {cfg.env_id}: {run_dir.resolve().name}"
+    evaluations = read_evaluations(run_dir)  # none for a run made before the trainer kept them: the page as before
+    if evaluations:
+        summary["evaluations with episodes"] = str(len(evaluations))
     page = render_html(views, title=title, summary=summary, curve=curve_svg(rows),
-                       has_critic=algo.critic_learner is not None, algo=cfg.algo)
+                       has_critic=algo.critic_learner is not None, algo=cfg.algo, evaluations=evaluations, rows=rows)
     return page, views
 
 
 def main(argv=None) -> int:
     """``python -m agents.view RUN_DIR [--episodes K] [--out FILE.html] [--sampled]``: one self-contained HTML page of
     K eval episodes of the run's final checkpoint, turn by turn with rewards and (ArCHer, CHAI) the critic's Q, V and
-    advantage of each utterance, and the run's learning curve."""
+    advantage of each utterance, the run's learning curve, and a section per evaluation with the eval episodes the
+    trainer kept then (RUN_DIR/episodes/)."""
     from archer_gym.cli import ArgumentParser, positive_int
     from agents.checkpoint import CheckpointError
 

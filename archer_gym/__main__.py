@@ -179,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("env_id", type=_env_id)
     ds.add_argument("--policy", default="expert",
                     help="a scripted policy (expert, noisy, random, ...), or a JSONL episode file or a directory holding "
-                         "data.jsonl / episodes.jsonl (an SFT bundle), replayed in the env")
+                         "rows.jsonl (an SFT bundle) / data.jsonl / episodes.jsonl, replayed in the env")
     ds.add_argument("--episodes", type=positive_int, default=1000, help="episodes to play (or the first N to replay)")
     ds.add_argument("--out", required=True, help="a new (or empty) directory")
     ds.add_argument("--split", default="train", choices=["train", "eval"])

@@ -17,16 +17,22 @@ the last: length + 1), ``actions`` (as the policy wrote them), ``replies``, ``re
 ``truncated`` (per turn), ``return``, ``length``, ``success``, and ``action_ids`` / ``log_probs`` (per turn, null for
 scripted policies).
 
+The same rows can also be stored as JSON Lines, one row per line (:func:`write_rows_jsonl`), which needs no
+``datasets``: that is how ``agents.sft`` stores its scripted episodes (``rows.jsonl`` of an SFT bundle), and
+:func:`load_rows` / :func:`load_episodes` read either storage. With ``datasets`` installed, a rows file is a
+``datasets.Dataset`` too: ``datasets.Dataset.from_json(path, features=features())``.
+
 Push to the Hub (needs a token; not done in tests)::
 
     huggingface-cli login
     python -c "import datasets; datasets.load_from_disk('data/tq').push_to_hub('<user>/archer-tq-expert')"
 
-``datasets`` is an optional dependency: ``pip install 'archer-gym[data]'``.
+``datasets`` is an optional dependency: ``pip install 'archer-gym[data]'`` (the JSON Lines storage needs nothing).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -110,7 +116,7 @@ def row_to_episode(row: dict) -> Episode:
 
 
 def replay_row(env: gym.Env, episode: Episode, *, split: str = "") -> dict:
-    """Replay a recorded :class:`Episode` (e.g. an SFT bundle's ``data.jsonl``) in ``env`` from its seed and target to
+    """Replay a recorded :class:`Episode` (e.g. one of a run's replay or start data) in ``env`` from its seed and target to
     recover its replies and chat messages; ``ValueError`` if the env no longer plays it the same way."""
     actions = [t.action for t in episode.transitions]
 
@@ -146,15 +152,59 @@ def write_dataset(rows: Sequence[dict], out: str | os.PathLike) -> Path:
     return out
 
 
+#: The columns a row must have (every column of :func:`features`), checked where rows are read from JSON Lines.
+COLUMNS = ("env_id", "split", "seed", "target", "policy", "oracle", "messages", "observations", "actions", "replies",
+           "rewards", "terminated", "truncated", "return", "length", "success", "action_ids", "log_probs")
+
+
+def write_rows_jsonl(rows: Iterable[dict], path: str | os.PathLike) -> int:
+    """Write rows as JSON Lines at ``path``, one row per line, atomically (temp file + rename); returns how many. Needs
+    no ``datasets``; JSON keeps every float exactly (shortest repr), so :func:`read_rows_jsonl` gives the rows back."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    n = 0
+    with open(tmp, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps({k: row[k] for k in COLUMNS}, ensure_ascii=False) + "\n")
+            n += 1
+    os.replace(tmp, path)
+    return n
+
+
+def read_rows_jsonl(path: str | os.PathLike) -> Iterator[dict]:
+    """The rows :func:`write_rows_jsonl` wrote; a line that is not a row raises ``ValueError`` naming it."""
+    path = Path(path)
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                missing = [k for k in COLUMNS if k not in row]
+            except (json.JSONDecodeError, TypeError) as e:
+                raise ValueError(f"{path}:{lineno}: not a dataset row ({e})") from e
+            if not isinstance(row, dict) or missing:
+                raise ValueError(f"{path}:{lineno}: not a dataset row (no {', '.join(missing) or 'object'})")
+            yield row
+
+
 def load_rows(path: str | os.PathLike) -> Iterator[dict]:
+    """The rows of a dataset: a directory :func:`write_dataset` wrote (needs ``datasets``) or a JSON Lines file
+    :func:`write_rows_jsonl` wrote (needs nothing)."""
+    path = Path(path)
+    if path.is_file():
+        yield from read_rows_jsonl(path)
+        return
     d = require_datasets()
-    if not (Path(path) / "dataset_info.json").exists():
+    if not (path / "dataset_info.json").exists():
         raise FileNotFoundError(f"no episode dataset at {path} (write one with `python -m archer_gym dataset`)")
     yield from d.load_from_disk(str(path))
 
 
 def load_episodes(path: str | os.PathLike) -> list[Episode]:
-    """The episodes of a dataset written by :func:`write_dataset`, as :class:`archer_gym.Episode`."""
+    """The episodes of a dataset (:func:`load_rows`: written by :func:`write_dataset` or :func:`write_rows_jsonl`),
+    as :class:`archer_gym.Episode`."""
     return [row_to_episode(r) for r in load_rows(path)]
 
 
@@ -175,17 +225,38 @@ def scripted_rows(env_id: str, policy: str, *, episodes: int, split: str = "trai
     return rows
 
 
+#: The recorded-episode files ``--policy DIR`` looks for, in order: an SFT bundle's rows (agents.sft), an SFT bundle
+#: built before its data went through these rows (Episode records), a run's or anyone's Episode records.
+RECORDED_FILES = ("rows.jsonl", "data.jsonl", "episodes.jsonl")
+
+
 def recorded_episodes_file(path: str | os.PathLike) -> Path:
-    """The JSONL episode file that ``--policy PATH`` names: the file itself, or ``data.jsonl`` (an SFT bundle) or
-    ``episodes.jsonl`` inside a directory."""
+    """The JSONL episode file that ``--policy PATH`` names: the file itself, or the first of :data:`RECORDED_FILES`
+    inside a directory."""
     path = Path(path)
     if path.is_file():
         return path
-    for name in ("data.jsonl", "episodes.jsonl"):
+    for name in RECORDED_FILES:
         if (path / name).is_file():
             return path / name
-    raise FileNotFoundError(f"{path} holds no recorded episodes (data.jsonl or episodes.jsonl); give a scripted policy "
+    raise FileNotFoundError(f"{path} holds no recorded episodes ({', '.join(RECORDED_FILES)}); give a scripted policy "
                             "name or a JSONL episode file")
+
+
+def read_recorded(path: str | os.PathLike) -> Iterator[Episode]:
+    """The episodes of :func:`recorded_episodes_file`: JSON Lines of dataset rows (:func:`write_rows_jsonl`) or of
+    :class:`archer_gym.Episode` records (:func:`archer_gym.records.write_jsonl`), told apart by the first line."""
+    file = recorded_episodes_file(path)
+    with open(file, encoding="utf-8") as f:
+        first = next((line for line in f if line.strip()), "{}")
+    try:
+        rows = "observations" in json.loads(first)
+    except (json.JSONDecodeError, TypeError):
+        rows = False  # read_jsonl names the line
+    if rows:
+        yield from map(row_to_episode, read_rows_jsonl(file))
+    else:
+        yield from read_jsonl(file)
 
 
 def replayed_rows(env_id: str, path: str | os.PathLike, *, episodes: int | None = None, split: str = "train",
@@ -193,7 +264,7 @@ def replayed_rows(env_id: str, path: str | os.PathLike, *, episodes: int | None 
     """Rows for the first ``episodes`` recorded episodes of ``path`` (see :func:`recorded_episodes_file`)."""
     env = gym.make(env_id, split=split, **env_kwargs)
     rows = []
-    for ep in read_jsonl(recorded_episodes_file(path)):
+    for ep in read_recorded(path):
         if episodes is not None and len(rows) >= episodes:
             break
         if ep.env_id and ep.env_id.split(":", 1)[-1] != env_id.split(":", 1)[-1]:

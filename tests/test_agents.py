@@ -50,11 +50,103 @@ def test_sft_is_cached(cache, actor, monkeypatch):
     def never(*args, **kwargs):
         raise AssertionError("run_sft rebuilt a cached SFT actor")
 
-    monkeypatch.setattr(sft, "generate_dataset", never)
+    monkeypatch.setattr(sft, "generate_rows", never)
     monkeypatch.setattr(sft, "supervised_epochs", never)
     assert run_sft(sft_cfg(), progress=False) == first
     assert {p: p.stat().st_mtime_ns for p in first.rglob("*") if p.is_file()} == stamps
     assert len(list((cache / "sft").iterdir())) == 1
+
+
+#: sha256 of what agents.sft wrote as its data (data.jsonl, archer_gym.records.write_jsonl) at d09f43f, the last commit
+#: before the data went through archer_gym.dataset's rows, for 50 episodes at expert_prob 0.75 and seed 0.
+OLD_SFT_DATA_SHA256 = {"archer/ToyColour-v0": "bbca034a2eca36fb5bd5779e60a9ffb0e141152fb438d4e72a7cff045c5cc4d5",
+                       "archer/TwentyQuestionsSubset-v0":
+                           "a959175f3922b731900ba0e13088526a76cd4638e38c080b36cc05acee9e83de"}
+
+
+def old_sft_episodes(env_id, episodes, expert_prob, seed):
+    """agents.sft.generate_dataset as it was at d09f43f: run_episode with the mixture policy, an independent loop."""
+    import gymnasium as gym
+
+    from agents.sft import MixturePolicy
+    from archer_gym.evaluation import run_episode, scripted_policy
+
+    env = gym.make(env_id, split="train")
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(episodes):
+        pol = MixturePolicy(scripted_policy(env, "expert", rng), scripted_policy(env, "random", rng), expert_prob, rng)
+        out.append(run_episode(env, pol, seed=seed * 1_000_003 + i, env_id=env_id, policy_name=f"mix{expert_prob}"))
+    env.close()
+    return out
+
+
+@pytest.mark.parametrize("env_id", sorted(OLD_SFT_DATA_SHA256))
+def test_sft_rows_give_back_exactly_the_old_writers_episodes(env_id, tmp_path):
+    """The SFT data now goes through archer_gym.dataset's rows (record_episode, rows.jsonl, load_episodes); the
+    episodes read back, which the actor is trained on, are the old writer's exactly (texts, rewards, flags, seeds,
+    targets, order), and the old writer's bytes are the ones d09f43f wrote: so the SFT actor is the same, and cached
+    bundles (same key) stay valid."""
+    import hashlib
+
+    from agents.sft import generate_rows
+    from archer_gym.dataset import load_episodes, write_rows_jsonl
+    from archer_gym.records import read_jsonl, write_jsonl
+
+    old = old_sft_episodes(env_id, 50, 0.75, 0)
+    write_jsonl(tmp_path / "data.jsonl", old)
+    assert hashlib.sha256((tmp_path / "data.jsonl").read_bytes()).hexdigest() == OLD_SFT_DATA_SHA256[env_id]
+    rows = generate_rows(env_id, 50, 0.75, 0, progress=False)
+    write_rows_jsonl(rows, tmp_path / "rows.jsonl")
+    new = load_episodes(tmp_path / "rows.jsonl")
+    assert new == old == list(read_jsonl(tmp_path / "data.jsonl"))
+    assert [r["messages"][-1] for r in rows] and all(r["split"] == "train" for r in rows)  # a dataset row, in full
+
+
+def test_sft_bundle_holds_the_rows_it_was_trained_on(cache, actor, tmp_path):
+    """A bundle's rows.jsonl are the old writer's episodes for its config, and are what training read; a bundle built
+    before the rows (data.jsonl only, same cache key) gives the same episodes, to the trainer and to the dataset CLI's
+    replay, and a directory with neither is one clear error."""
+    import shutil
+
+    from agents.sft import sft_episodes
+    from archer_gym.dataset import replayed_rows
+    from archer_gym.records import write_jsonl
+
+    bundle = run_sft(sft_cfg(), progress=False)
+    cfg = sft_cfg()
+    expected = old_sft_episodes(ENV, cfg.episodes, cfg.expert_prob, cfg.seed)
+    assert (bundle / "rows.jsonl").exists() and not (bundle / "data.jsonl").exists()
+    assert sft_episodes(bundle) == expected
+    legacy = tmp_path / "legacy"
+    shutil.copytree(bundle, legacy)
+    (legacy / "rows.jsonl").unlink()
+    write_jsonl(legacy / "data.jsonl", expected)  # what the old code left in the cache
+    assert sft_episodes(legacy) == expected
+    assert replayed_rows(ENV, legacy, episodes=5) == replayed_rows(ENV, bundle, episodes=5)
+    (legacy / "data.jsonl").unlink()
+    with pytest.raises(FileNotFoundError, match="no SFT data at .*rows.jsonl"):
+        sft_episodes(legacy)
+
+
+def test_sft_training_reads_the_stored_rows(cache, tmp_path, monkeypatch):
+    """run_sft trains on the episodes read back from the rows it stored, in order (the data file is what the actor
+    learned), and a failed build leaves no temp directory in the cache."""
+    import agents.sft as sft
+
+    seen = []
+
+    def fake_train(cfg, episodes, actor_dir, progress):
+        seen.extend(episodes)
+        raise RuntimeError("stop after reading the data")
+
+    monkeypatch.setenv("ARCHER_GYM_CACHE", str(tmp_path / "c"))
+    monkeypatch.setattr(sft, "train_actor", fake_train)
+    cfg = SFTConfig(env_id=ENV, episodes=20, epochs=1, model=ModelConfig())
+    with pytest.raises(RuntimeError, match="stop after"):
+        run_sft(cfg, progress=False)
+    assert seen == old_sft_episodes(ENV, 20, cfg.expert_prob, cfg.seed)
+    assert list((tmp_path / "c" / "sft").iterdir()) == []
 
 
 def test_collector_counts_and_lockstep(actor):

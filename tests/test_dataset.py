@@ -12,8 +12,8 @@ datasets = pytest.importorskip("datasets")
 
 import archer_gym  # noqa: E402
 from archer_gym.__main__ import main  # noqa: E402
-from archer_gym.dataset import (PARQUET_FILE, load_episodes, replayed_rows, scripted_rows,  # noqa: E402
-                                write_dataset)
+from archer_gym.dataset import (PARQUET_FILE, features, load_episodes, load_rows, read_rows_jsonl,  # noqa: E402
+                                replayed_rows, scripted_rows, write_dataset, write_rows_jsonl)
 from archer_gym.evaluation import run_episode, scripted_policy  # noqa: E402
 from archer_gym.records import write_jsonl  # noqa: E402
 
@@ -47,8 +47,9 @@ def test_rows_load_back_and_round_trip_into_episodes(env_id, tmp_path):
 
 
 def test_sft_data_replays_into_a_dataset_exactly(tmp_path):
-    """An SFT bundle's data.jsonl (episodes with token ids and log-probs) becomes rows that load back as the same
-    episodes: the replay recovers replies and messages, and checks every observation and reward."""
+    """An SFT bundle's data.jsonl as bundles held it before rows.jsonl (episodes as Episode records, here with token
+    ids and log-probs, as a run's) becomes rows that load back as the same episodes: the replay recovers replies and
+    messages, and checks every observation and reward."""
     env_id = "archer/TwentyQuestionsSubset-v0"
     eps = _episodes_by_run_episode(env_id, "noisy", 4, 3)
     for e in eps:
@@ -58,6 +59,26 @@ def test_sft_data_replays_into_a_dataset_exactly(tmp_path):
     rows = replayed_rows(env_id, tmp_path / "sft")
     write_dataset(rows, tmp_path / "ds")
     assert load_episodes(tmp_path / "ds") == eps
+
+
+def test_rows_as_json_lines_are_the_same_rows_and_a_dataset(tmp_path):
+    """The JSON Lines storage of rows (agents.sft's rows.jsonl; no datasets needed to write or read it) gives back the
+    rows exactly, and the episodes of the independent loop; with datasets it loads as the same Dataset rows as
+    save_to_disk's; --policy DIR of a directory holding rows.jsonl (an SFT bundle) replays them into a dataset."""
+    env_id = "archer/TwentyQuestionsSubset-v0"
+    rows = scripted_rows(env_id, "noisy", episodes=4, seed=3)
+    path = tmp_path / "bundle" / "rows.jsonl"
+    assert write_rows_jsonl(rows, path) == 4 and [p.name for p in path.parent.iterdir()] == ["rows.jsonl"]
+    assert list(read_rows_jsonl(path)) == list(load_rows(path)) == rows
+    assert load_episodes(path) == _episodes_by_run_episode(env_id, "noisy", 4, 3)
+    ds = datasets.Dataset.from_json(str(path), features=features(), cache_dir=str(tmp_path / "hf"))
+    write_dataset(rows, tmp_path / "ds")
+    assert list(ds) == list(load_rows(tmp_path / "ds")) == rows
+    assert main(["dataset", env_id, "--policy", str(path.parent), "--out", str(tmp_path / "replayed")]) == 0
+    assert load_episodes(tmp_path / "replayed") == load_episodes(path)
+    path.write_text(path.read_text().splitlines()[0] + '\n{"env_id": "x"}\n')
+    with pytest.raises(ValueError, match=r"rows.jsonl:2: not a dataset row \(no split, seed"):
+        list(read_rows_jsonl(path))
 
 
 def test_a_recorded_episode_that_does_not_replay_is_one_clear_error(tmp_path):

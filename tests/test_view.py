@@ -55,13 +55,34 @@ def runs(tmp_path_factory):
         os.environ["ARCHER_GYM_CACHE"] = old
 
 
+def curve_cfg(out: Path) -> TrainConfig:
+    """An ArCHer toy run of three iterations, evaluated (greedy and sampled) at 0, 16, 32 and 48 trajectories on as
+    many eval episodes as the trainer keeps for the viewer, so each curve point is the mean of the kept episodes."""
+    return TrainConfig(algo="archer", env_id=ENV, trajectories=48, rollout_trajectories=16, num_envs=8, eval_every=16,
+                       eval_episodes=EPISODES, view_episodes=EPISODES, eval_sampled=True, out=str(out),
+                       start_episodes=16, sft=SFTConfig(env_id=ENV, episodes=200, epochs=2, model=ModelConfig()),
+                       algo_config={"warmup_iterations": 0, "critic_updates": 2, "batch_size": 16,
+                                    "critic_warmup_steps": 4})
+
+
+@pytest.fixture(scope="module")
+def curve_run(runs, tmp_path_factory):
+    """:func:`curve_cfg`'s run, uninterrupted (in the cache of ``runs``)."""
+    out = tmp_path_factory.mktemp("curve") / "archer"
+    Trainer(curve_cfg(out), progress=False).train()
+    return out
+
+
 class PageReader(HTMLParser):
-    """The episodes a viewer page holds: ``[{"attrs": {...}, "turns": [{"attrs", "utterance", "reply"}]}]``, plus
-    the tags seen (to check the page loads nothing from outside)."""
+    """The episodes a viewer page holds: ``episodes``, the final checkpoint's, ``[{"attrs": {...}, "turns": [{"attrs",
+    "utterance", "reply"}]}]``; ``evaluations``, one ``{"attrs", "episodes": [...]}`` per evaluation section; plus the
+    tags seen (to check the page loads nothing from outside)."""
 
     def __init__(self):
         super().__init__()
         self.episodes: list[dict] = []
+        self.evaluations: list[dict] = []
+        self.current: dict | None = None  # the episode being read
         self.stack: list[str | None] = []  # the text field each open element feeds (None: none)
         self.tags: list[tuple[str, dict]] = []
 
@@ -70,10 +91,14 @@ class PageReader(HTMLParser):
         self.tags.append((tag, attrs))
         classes = (attrs.get("class") or "").split()
         field = self.stack[-1] if self.stack else None
-        if tag == "section" and "episode" in classes:
-            self.episodes.append({"attrs": attrs, "turns": []})
+        if tag == "details" and "evaluation" in classes:
+            self.evaluations.append({"attrs": attrs, "episodes": []})
+        elif tag == "section" and "episode" in classes:
+            self.current = {"attrs": attrs, "turns": []}
+            inside = self.evaluations[-1]["episodes"] if "data-trajectories" in attrs else self.episodes
+            inside.append(self.current)
         elif tag == "div" and "turn" in classes:
-            self.episodes[-1]["turns"].append({"attrs": attrs, "utterance": "", "reply": ""})
+            self.current["turns"].append({"attrs": attrs, "utterance": "", "reply": ""})
         elif tag == "div" and ("utterance" in classes or "reply" in classes):
             field = "utterance" if "utterance" in classes else "reply"
         if tag not in ("meta", "br", "img", "line", "rect", "circle", "polygon", "polyline", "link", "input"):
@@ -85,7 +110,7 @@ class PageReader(HTMLParser):
 
     def handle_data(self, data):
         if self.stack and self.stack[-1] is not None:
-            self.episodes[-1]["turns"][-1][self.stack[-1]] += data
+            self.current["turns"][-1][self.stack[-1]] += data
 
 
 def read_page(text: str) -> PageReader:
@@ -123,8 +148,8 @@ def test_page_holds_every_turn_of_every_episode(runs, tmp_path, algo):
     played, dialogues = reference_episodes(runs[algo])
     assert len(page.episodes) == EPISODES
     assert f"Episodes ({EPISODES})" in text
-    links = [a["href"] for t, a in page.tags if t == "a"]  # the overview table links every episode
-    assert links == [f"#{e['attrs']['id']}" for e in page.episodes]
+    links = [a["href"] for t, a in page.tags if t == "a"]  # the overview table links every episode, then the evaluations
+    assert links == [f"#{e['attrs']['id']}" for e in page.episodes] + ["#evaluations"]
     for shown, ep, (turns, replies) in zip(page.episodes, played, dialogues):
         assert int(shown["attrs"]["data-turns"]) == len(shown["turns"]) == ep.length == len(turns) > 0
         assert float(shown["attrs"]["data-return"]) == pytest.approx(ep.ret)
@@ -213,23 +238,143 @@ def test_corrupt_checkpoint_is_one_line(runs, tmp_path, capsys):
     assert not (tmp_path / "x.html").exists()
 
 
+def replayed(episode: dict) -> list[tuple[str, float, bool]]:
+    """``(reply, reward, done)`` of each turn of a page's episode, its utterances played again in a fresh eval env
+    from its seed and target (as the page shows them)."""
+    env = gym.make(ENV, split="eval")
+    env.reset(seed=int(episode["attrs"]["data-seed"]), options={"target": episode["attrs"]["data-target"]})
+    out = []
+    for turn in episode["turns"]:
+        _, r, term, trunc, info = env.step(turn["utterance"])
+        out.append((info["reply"], float(r), term or trunc))
+    env.close()
+    return out
+
+
+def test_page_has_every_evaluation_with_every_turn(curve_run, tmp_path):
+    """A section per evaluation point of metrics.csv, in training order, each holding the kept greedy and sampled
+    episodes of that moment, every turn of each: the kept episodes' returns and turns are those of the curve point
+    (eval_episodes = view_episodes here), each dialogue plays again turn by turn in the env with the same replies,
+    rewards and end, and every turn carries the critic's Q, V and A = Q - V. The last evaluation's greedy episodes
+    are the final checkpoint's, which the page plays itself."""
+    text, _ = render(curve_run, tmp_path)
+    page = read_page(text)
+    rows = view.read_metrics(curve_run / "metrics.csv")
+    points = [int(e["attrs"]["data-trajectories"]) for e in page.evaluations]
+    assert points == [int(r["trajectories"]) for r in rows] == [0, 16, 32, 48]
+    assert f"Episodes at each evaluation ({len(rows)})" in text
+    assert ["open" in e["attrs"] for e in page.evaluations] == [False, False, False, True]  # the last one open
+    for ev, row in zip(page.evaluations, rows):
+        by_mode = {}
+        for episode in ev["episodes"]:
+            assert episode["attrs"]["data-trajectories"] == ev["attrs"]["data-trajectories"]
+            by_mode.setdefault(episode["attrs"]["data-acting"], []).append(episode)
+        assert {m: len(eps) for m, eps in by_mode.items()} == {"greedy": EPISODES, "sampled": EPISODES}
+        for mode, key in (("greedy", "eval_return"), ("sampled", "eval_sampled_return")):
+            returns = [float(e["attrs"]["data-return"]) for e in by_mode[mode]]
+            assert sum(returns) / EPISODES == pytest.approx(float(row[key]))
+        turns = [int(e["attrs"]["data-turns"]) for e in by_mode["greedy"]]
+        assert sum(turns) / EPISODES == pytest.approx(float(row["eval_turns"]))
+        for episode in ev["episodes"]:
+            assert int(episode["attrs"]["data-turns"]) == len(episode["turns"]) > 0
+            again = replayed(episode)
+            assert [d for _, _, d in again] == [False] * (len(again) - 1) + [True]  # it ends where the page ends
+            for t, (turn, (reply, reward, _)) in enumerate(zip(episode["turns"], again)):
+                a = turn["attrs"]
+                assert int(a["data-turn"]) == t and float(a["data-reward"]) == reward
+                assert turn["reply"].startswith(reply)
+                assert float(a["data-advantage"]) == pytest.approx(float(a["data-q"]) - float(a["data-v"]), abs=1e-5)
+            assert float(episode["attrs"]["data-return"]) == pytest.approx(sum(r for _, r, _ in again))
+    last = [e for e in page.evaluations[-1]["episodes"] if e["attrs"]["data-acting"] == "greedy"]
+    assert [[(t["utterance"], t["reply"], t["attrs"]) for t in e["turns"]] for e in last] == \
+           [[(t["utterance"], t["reply"], t["attrs"]) for t in e["turns"]] for e in page.episodes]
+    ids = [a["id"] for t, a in page.tags if "id" in a]
+    assert len(ids) == len(set(ids))  # every episode has an anchor of its own
+
+
+def test_evaluations_of_a_run_without_a_critic_show_rewards_only(runs, tmp_path):
+    page = read_page(render(runs["ppo"], tmp_path)[0])
+    assert [int(e["attrs"]["data-trajectories"]) for e in page.evaluations] == [0, 16]
+    turns = [t for e in page.evaluations for ep in e["episodes"] for t in ep["turns"]]
+    assert turns and not any(k in t["attrs"] for t in turns for k in ("data-q", "data-v", "data-advantage"))
+
+
+def test_a_run_without_episode_files_renders_as_before(runs, tmp_path, capsys):
+    """A run made before the trainer kept evaluation episodes has no episodes/: its page is the final checkpoint's
+    episodes and the curve, as it was; a corrupt episode file is one line naming it."""
+    run = tmp_path / "old"
+    shutil.copytree(runs["ppo"], run)
+    with_files = read_page(render(run, tmp_path)[0])
+    shutil.rmtree(run / view.EPISODES_DIR)
+    text, _ = render(run, tmp_path)
+    page = read_page(text)
+    assert not page.evaluations and "Episodes at each evaluation" not in text and 'href="#evaluations"' not in text
+    assert [[t["attrs"] for t in e["turns"]] for e in page.episodes] == \
+           [[t["attrs"] for t in e["turns"]] for e in with_files.episodes]
+    bad = view.evaluation_path(run, 16)
+    bad.parent.mkdir()
+    bad.write_text('{"trajectories": 16}\n')
+    with pytest.raises(SystemExit) as exc:
+        view.main([str(run), "--out", str(tmp_path / "x.html")])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and len(lines) == 1 and "eval_16.jsonl:1" in lines[0], lines
+
+
+def test_resume_keeps_the_episode_files_with_metrics_csv(curve_run, tmp_path):
+    """An evaluation writes metrics.csv and its episode file before its checkpoint. A crash in between leaves an
+    evaluation the checkpoint does not hold: --resume drops it from both, so the episode files are metrics.csv's
+    evaluation points, then plays it again; the finished run's files are the uninterrupted run's, byte for byte."""
+    run = tmp_path / "part"
+
+    def points():
+        return ([int(r["trajectories"]) for r in view.read_metrics(run / "metrics.csv")],
+                list(view.evaluation_files(run)))
+
+    Trainer(curve_cfg(run), progress=False).train(max_iterations=1)
+    assert points() == ([0, 16], [0, 16])
+    crashing = Trainer(curve_cfg(run), resume=True, progress=False)
+    save = crashing.save
+
+    def save_or_die():
+        if crashing.counts.trajectories == 32:
+            raise OSError("killed before the checkpoint of the evaluation at 32")
+        save()
+
+    crashing.save = save_or_die
+    with pytest.raises(OSError, match="killed"):
+        crashing.train()
+    assert points() == ([0, 16, 32], [0, 16, 32])  # written ahead of a checkpoint that never came
+    resumed = Trainer(curve_cfg(run), resume=True, progress=False)
+    assert points() == ([0, 16], [0, 16])  # as the checkpoint holds them
+    resumed.train()
+    assert points() == ([0, 16, 32, 48], [0, 16, 32, 48])
+    for n, path in view.evaluation_files(curve_run).items():
+        assert (run / view.EPISODES_DIR / path.name).read_bytes() == path.read_bytes(), n
+
+
 def chromium_binary() -> str | None:
     return next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
 
 
-def test_page_renders_in_headless_chromium(runs, tmp_path):
-    """The DOM headless Chromium builds from the page holds every turn of every episode, with the same texts."""
+def test_page_renders_in_headless_chromium(curve_run, tmp_path):
+    """The DOM headless Chromium builds from the page holds every turn of every episode, the final checkpoint's and
+    each evaluation's, with the same texts."""
     binary = chromium_binary()
     if binary is None:
         pytest.skip("no chromium binary on PATH (Debian: apt-get install -y chromium); the DOM render test needs it")
-    text, path = render(runs["archer"], tmp_path)
+    text, path = render(curve_run, tmp_path)
     # --no-sandbox: chromium refuses to run as root with its sandbox (CI containers); a profile of its own
     done = subprocess.run([binary, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'p'}",
                            "--dump-dom", path.as_uri()], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     dom, source = read_page(done.stdout), read_page(text)
     assert len(dom.episodes) == EPISODES
-    for shown, src in zip(dom.episodes, source.episodes):
+    # every evaluation section (collapsed or open) with every turn of its greedy and sampled episodes
+    assert [e["attrs"]["data-trajectories"] for e in dom.evaluations] == ["0", "16", "32", "48"]
+    assert [len(e["episodes"]) for e in dom.evaluations] == [2 * EPISODES] * 4
+    kept = [ep for e in dom.evaluations for ep in e["episodes"]]
+    for shown, src in zip(dom.episodes + kept, source.episodes + [ep for e in source.evaluations for ep in e["episodes"]]):
+        assert shown["attrs"] == src["attrs"]
         assert len(shown["turns"]) == int(src["attrs"]["data-turns"]) == len(src["turns"])
         assert [(t["utterance"], t["reply"], t["attrs"]) for t in shown["turns"]] == \
                [(t["utterance"], t["reply"], t["attrs"]) for t in src["turns"]]
@@ -271,6 +416,23 @@ def test_tensorboard_text_of_the_first_greedy_eval_episode(runs, algo):
             assert float(row[6]) == pytest.approx(turn.advantage, abs=1e-3)
     else:
         assert header == "| turn | utterance | reply | reward |"
+
+
+def test_view_episodes_zero_keeps_no_episode_files(runs, tmp_path):
+    """--view-episodes 0 keeps no evaluation episodes (the page is the final checkpoint's alone); TensorBoard still gets
+    each evaluation's first greedy episode."""
+    with pytest.raises(ValueError, match="view_episodes=-1 must be >= 0"):
+        TrainConfig(env_id=ENV, view_episodes=-1)
+    run = tmp_path / "ppo"
+    Trainer(TrainConfig(algo="ppo", env_id=ENV, trajectories=16, rollout_trajectories=16, num_envs=8, eval_every=16,
+                        eval_episodes=EPISODES, view_episodes=0, out=str(run), start_episodes=16,
+                        sft=SFTConfig(env_id=ENV, episodes=200, epochs=2, model=ModelConfig())), progress=False).train()
+    assert not (run / view.EPISODES_DIR).exists() and not view.read_evaluations(run)
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        return
+    assert sorted(tensorboard_texts(run)) == [0, 16]
 
 
 def test_turn_table_markdown_escapes_cells():
