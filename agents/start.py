@@ -59,6 +59,8 @@ def warm_start_critic(cfg: TrainConfig, learner, actor, sft_dir: Path, progress:
     model = cfg.model.cache_dict()
     critic_cfg = {k: getattr(learner.cfg, k) for k in ("gamma", "critic_lr", "tau", "batch_size", "max_grad_norm",
                                                         "cap_is_terminal")}
+    if learner.cfg.warmup_target != "td":  # only when set: the default's key (and cached critics) stay as they were
+        critic_cfg["warmup_target"] = learner.cfg.warmup_target
     key = hashlib.sha256(json.dumps([cfg.sft.key(), model, critic_cfg, steps, "start-data", cfg.start_episodes,
                                      CRITIC_WARMUP_VERSION],
                                     sort_keys=True).encode()).hexdigest()[:16]

@@ -1,6 +1,7 @@
 """Agent core on the toy task: rollout counts and equivalence, replay buffer, trainer resume, CLI errors."""
 
 import math
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -387,3 +388,39 @@ def test_the_critic_warm_up_is_the_same_whichever_process_builds_it(actor, tmp_p
     torch.manual_seed(1)
     fresh = CriticLearner(CriticConfig(), ModelConfig(), actor, np.random.default_rng(0)).critic.state_dict()
     assert not all(torch.equal(a[k], fresh[k]) for k in a)  # it did train
+
+
+def test_the_monte_carlo_warm_up_regresses_q_on_each_episodes_returns(actor, tmp_path):
+    """warmup_target="mc": every Q target the warm-up uses is the sampled transition's discounted return in its own
+    episode (not a TD target), and start data that are not whole episodes are refused, in one line."""
+    from agents.algos import critic_learner as cl
+    eps = collect(make_vec(ENV, 2), lambda obs: actor.sample(obs, generator=torch.Generator().manual_seed(0)),
+                  [EpisodeSpec(seed=i) for i in range(4)], env_id=ENV).episodes
+    cfg = cl.CriticConfig(batch_size=4, warmup_target="mc", gamma=0.9)
+    expected = {}  # (s, a) -> its returns (two episodes may open alike)
+    for ep in eps:
+        for t, g in zip(ep.transitions, cl.discounted_returns(ep.transitions, 0.9)):
+            expected.setdefault((t.observation, t.action), []).append(g)
+    seen = []
+    real = cl.critic_losses
+
+    def spy(critic, target, batch, fresh, gamma, cap, q_target=None):
+        assert q_target is not None
+        seen.extend(zip(zip(batch.observations, batch.actions), q_target.tolist()))
+        return real(critic, target, batch, fresh, gamma, cap, q_target)
+
+    def data(whole=True):
+        buf = ReplayBuffer(100)
+        buf.add_episodes(eps)
+        if not whole:
+            buf.add(eps[0].transitions[0])  # a piece of an episode
+        return buf
+
+    learner = cl.CriticLearner(cfg, ModelConfig(), actor, np.random.default_rng(0))
+    sample = lambda obs: actor.sample(obs, generator=torch.Generator().manual_seed(0)).texts  # noqa: E731
+    with mock.patch.object(cl, "critic_losses", spy):
+        learner.warm_start(data, sample, 3, tmp_path / "mc")
+    assert len(seen) == 12 and all(any(g == pytest.approx(e) for e in expected[key]) for key, g in seen)
+    with pytest.raises(ValueError, match="whole episodes"):
+        cl.CriticLearner(cfg, ModelConfig(), actor, np.random.default_rng(0)).warm_start(
+            lambda: data(whole=False), sample, 3, tmp_path / "partial")

@@ -199,3 +199,35 @@ def test_archer_config_validation():
         ArcherConfig(tau=1.5)
     with pytest.raises(ValueError, match="advantage='mc'; choose one of"):
         ArcherConfig(advantage="mc")
+
+
+def test_discounted_returns_by_hand():
+    from agents.algos.critic_learner import discounted_returns
+
+    ep = [Transition("s0", "a", -1.0, "s1", False, False), Transition("s1", "b", -1.0, "s2", False, False),
+          Transition("s2", "c", 2.0, "end", True, False)]
+    assert discounted_returns(ep, 0.5) == pytest.approx([-1.0 + 0.5 * (-1.0 + 0.5 * 2.0), -1.0 + 0.5 * 2.0, 2.0])
+
+
+def test_critic_losses_monte_carlo_target_replaces_both_heads_td_targets():
+    """With q_target (the warm-up's warmup_target="mc"), q_loss = sum_k mean (Q_k(s,a) - G)^2: no V'(s') enters."""
+    from agents.algos.critic_learner import critic_losses
+    from agents.algos.common import Batch
+
+    target = _TableQV(q={("s0", "x"): -4.0, ("s1", "y"): -2.0}, v={"s1": -3.0, "end": -100.0})
+    zero = _TableQV(q={}, v={})
+    zero.forward = lambda obs, acts: (torch.zeros(2), torch.zeros(2), torch.zeros(2), torch.zeros(2))
+    batch = Batch.of([Transition("s0", "a", -1.0, "s1", terminated=False, truncated=False),
+                      Transition("s1", "b", 0.0, "end", terminated=True, truncated=False)], torch.device("cpu"))
+    q_loss, v_loss, _ = critic_losses(zero, target, batch, ["x", "y"], gamma=0.5, q_target=torch.tensor([-7.0, 3.0]))
+    assert q_loss.item() == pytest.approx(2 * (49.0 + 9.0) / 2)
+    assert v_loss.item() == pytest.approx((16.0 + 4.0) / 2 + (9.0 + 1.0) / 2)  # V still regresses on Q'(s, a~)
+
+
+def test_warmup_target_is_checked():
+    from agents.algos.archer import ArcherConfig
+    from agents.algos.critic_learner import CriticConfig
+
+    with pytest.raises(ValueError, match="warmup_target"):
+        CriticConfig(warmup_target="td3")
+    assert ArcherConfig(warmup_target="mc").critic_config().warmup_target == "mc"

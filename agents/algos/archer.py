@@ -113,6 +113,7 @@ class ArcherConfig:
     center_advantage: bool = False   # subtract the batch mean of A (not in the paper)
     kl_coef: float = 0.0             # KL penalty to the SFT policy on the fresh utterances (not in the paper)
     cap_is_terminal: bool = True     # the turn cap ends the game: no bootstrap after it (as the reference)
+    warmup_target: str = "td"        # the offline warm-up's Q target: "td" (the paper) or "mc" (critic_learner.py)
     # Where the actor's utterances come from: "replay" (the paper: replay states, fresh actions from the current
     # actor) or "rollout" (ablation: the iteration's own rollout utterances).
     actor_data: str = "replay"

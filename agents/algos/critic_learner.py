@@ -32,6 +32,10 @@ from agents.models import ModelConfig, make_critic
 
 #: torch's seed for the offline warm-up's initial critic weights (and any dropout draws during it).
 WARMUP_SEED = 0
+#: What the offline warm-up regresses Q on: "td", the paper's r + gamma V'(s'); "mc", each transition's discounted
+#: return to the end of its episode (the start data are the SFT actor's own whole episodes, so this is the on-policy
+#: Monte-Carlo target of the policy the critic evaluates: no bootstrap, no bias from a young V).
+WARMUP_TARGETS = ("td", "mc")
 
 
 @dataclass
@@ -45,8 +49,11 @@ class CriticConfig:
     buffer_capacity: int = 50_000
     max_grad_norm: float = 1.0
     cap_is_terminal: bool = True     # the turn cap ends the game: no bootstrap after it (as the reference)
+    warmup_target: str = "td"        # the offline warm-up's Q target: "td" (the paper) or "mc" (see WARMUP_TARGETS)
 
     def __post_init__(self):
+        if self.warmup_target not in WARMUP_TARGETS:
+            raise ValueError(f"warmup_target={self.warmup_target!r}; choose one of {list(WARMUP_TARGETS)}")
         if not 0.0 < self.gamma <= 1.0:
             raise ValueError(f"gamma={self.gamma} must be in (0, 1]")
         if not 0.0 < self.tau <= 1.0:
@@ -58,16 +65,29 @@ def q_targets(rewards: Tensor, done: Tensor, next_v: Tensor, gamma: float) -> Te
     return rewards + gamma * (1.0 - done) * next_v
 
 
+def discounted_returns(episode: list, gamma: float) -> list[float]:
+    """Each transition's discounted return to the end of its (whole) episode: G_t = r_t + gamma G_{t+1}."""
+    out, g = [], 0.0
+    for t in reversed(episode):
+        g = t.reward + gamma * g
+        out.append(g)
+    return out[::-1]
+
+
 def critic_losses(critic, target, batch: Batch, fresh_actions: list[str], gamma: float,
-                  cap_is_terminal: bool = True) -> tuple[Tensor, Tensor, dict]:
+                  cap_is_terminal: bool = True, q_target: Tensor | None = None) -> tuple[Tensor, Tensor, dict]:
     """(q_loss, v_loss, stats) of the double critic on one replay batch:
-    q_loss = sum_k MSE(Q_k(s, a), r + gamma (1 - done) V'_k(s')), v_loss = sum_k MSE(V_k(s), Q'_k(s, a~))."""
+    q_loss = sum_k MSE(Q_k(s, a), r + gamma (1 - done) V'_k(s')), v_loss = sum_k MSE(V_k(s), Q'_k(s, a~)).
+    ``q_target`` (``[B]``, e.g. Monte-Carlo returns) replaces both heads' TD targets."""
     with torch.no_grad():
-        tv1, tv2 = target.v(batch.next_observations)
         tq1, tq2 = target.q(batch.observations, fresh_actions)
-        done = batch.ends(cap_is_terminal)
-        y1 = q_targets(batch.rewards, done, tv1, gamma)
-        y2 = q_targets(batch.rewards, done, tv2, gamma)
+        if q_target is None:
+            tv1, tv2 = target.v(batch.next_observations)
+            done = batch.ends(cap_is_terminal)
+            y1 = q_targets(batch.rewards, done, tv1, gamma)
+            y2 = q_targets(batch.rewards, done, tv2, gamma)
+        else:
+            y1 = y2 = q_target
     q1, q2, v1, v2 = critic(batch.observations, batch.actions)
     q_loss = F.mse_loss(q1, y1) + F.mse_loss(q2, y2)
     v_loss = F.mse_loss(v1, tq1) + F.mse_loss(v2, tq2)
@@ -87,17 +107,21 @@ class CriticLearner:
         self.rng = rng
 
     def update(self, buffer, sample_actions, steps: int | None = None, rng: np.random.Generator | None = None,
-               progress: bool = False) -> dict[str, float]:
-        """``steps`` (default ``critic_updates``) TD steps on uniform replay batches; mean statistics."""
+               progress: bool = False, returns: dict[int, float] | None = None) -> dict[str, float]:
+        """``steps`` (default ``critic_updates``) TD steps on uniform replay batches; mean statistics. ``returns``
+        (``id(transition) -> G``): regress Q on these Monte-Carlo returns instead of the TD targets."""
         steps = self.cfg.critic_updates if steps is None else steps
         rng = self.rng if rng is None else rng
         stats = {"q_loss": 0.0, "v_loss": 0.0, "q_mean": 0.0, "v_mean": 0.0}
         device = next(self.critic.parameters()).device
         for _ in tqdm(range(steps), desc="critic warm-up", unit="step", disable=not progress, leave=False):
-            batch = Batch.of(buffer.sample(self.cfg.batch_size, rng), device)
+            transitions = buffer.sample(self.cfg.batch_size, rng)
+            batch = Batch.of(transitions, device)
             fresh = sample_actions(batch.observations)
+            q_target = None if returns is None else torch.tensor([returns[id(t)] for t in transitions],
+                                                                 dtype=torch.float32, device=device)
             q_loss, v_loss, s = critic_losses(self.critic, self.target, batch, fresh, self.cfg.gamma,
-                                              self.cfg.cap_is_terminal)
+                                              self.cfg.cap_is_terminal, q_target)
             clip_step(self.opt, q_loss + v_loss, self.critic.parameters(), self.cfg.max_grad_norm)
             polyak_update(self.critic, self.target, self.cfg.tau)
             for k, v in (("q_loss", q_loss.item()), ("v_loss", v_loss.item()), *s.items()):
@@ -108,6 +132,8 @@ class CriticLearner:
         """Offline critic warm-up: ``steps`` TD steps on ``data()`` (a replay buffer of the start data) with V's fresh
         actions from ``sample_actions`` (the policy the critic is to evaluate) and fixed seeds, cached at ``cache``
         so every run of every seed starts from the same critic, as every method starts from the same SFT actor.
+        With ``warmup_target="mc"`` Q regresses on each transition's discounted return in its episode instead
+        (``data()`` must then hold whole episodes).
 
         On a cache miss the critic starts again from weights drawn with torch seeded ``WARMUP_SEED`` and trains with
         torch's streams forked (its dropout, if any, draws from them too), so the cached critic is the same whichever
@@ -126,7 +152,15 @@ class CriticLearner:
             self.critic.load_state_dict(self._make_critic().state_dict())
             self.target.load_state_dict(self.critic.state_dict())
             self.opt = adam(self.critic, self.cfg.critic_lr)
-            stats = self.update(data(), sample_actions, steps=steps, rng=np.random.default_rng(0), progress=progress)
+            buffer = data()
+            returns = None
+            if self.cfg.warmup_target == "mc":
+                episodes = buffer.episodes()
+                if sum(len(ep) for ep in episodes) != len(buffer):
+                    raise ValueError("warmup_target='mc' needs whole episodes in the start data")
+                returns = {id(t): g for ep in episodes for t, g in zip(ep, discounted_returns(ep, self.cfg.gamma))}
+            stats = self.update(buffer, sample_actions, steps=steps, rng=np.random.default_rng(0), progress=progress,
+                                returns=returns)
         # Parallel runs (compare.py) may warm up at once: each writes its own temp dir, the first rename wins.
         tmp = cache.with_name(f"{cache.name}.tmp{os.getpid()}")
         tmp.mkdir(parents=True, exist_ok=True)
