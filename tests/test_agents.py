@@ -394,12 +394,13 @@ def test_the_monte_carlo_warm_up_regresses_q_on_each_episodes_returns(actor, tmp
     """warmup_target="mc": every Q target the warm-up uses is the sampled transition's discounted return in its own
     episode (not a TD target), and start data that are not whole episodes are refused, in one line."""
     from agents.algos import critic_learner as cl
+    from agents.algos.common import returns_to_go
     eps = collect(make_vec(ENV, 2), lambda obs: actor.sample(obs, generator=torch.Generator().manual_seed(0)),
                   [EpisodeSpec(seed=i) for i in range(4)], env_id=ENV).episodes
     cfg = cl.CriticConfig(batch_size=4, warmup_target="mc", gamma=0.9)
     expected = {}  # (s, a) -> its returns (two episodes may open alike)
     for ep in eps:
-        for t, g in zip(ep.transitions, cl.discounted_returns(ep.transitions, 0.9)):
+        for t, g in zip(ep.transitions, returns_to_go([t.reward for t in ep.transitions], 0.9)):
             expected.setdefault((t.observation, t.action), []).append(g)
     seen = []
     real = cl.critic_losses

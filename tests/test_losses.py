@@ -201,12 +201,12 @@ def test_archer_config_validation():
         ArcherConfig(advantage="mc")
 
 
-def test_discounted_returns_by_hand():
-    from agents.algos.critic_learner import discounted_returns
+def test_returns_to_go_by_hand():
+    """The Monte-Carlo warm-up's targets (warmup_target="mc") and the group methods' per-turn returns."""
+    from agents.algos.common import returns_to_go
 
-    ep = [Transition("s0", "a", -1.0, "s1", False, False), Transition("s1", "b", -1.0, "s2", False, False),
-          Transition("s2", "c", 2.0, "end", True, False)]
-    assert discounted_returns(ep, 0.5) == pytest.approx([-1.0 + 0.5 * (-1.0 + 0.5 * 2.0), -1.0 + 0.5 * 2.0, 2.0])
+    expected = [-1.0 + 0.5 * (-1.0 + 0.5 * 2.0), -1.0 + 0.5 * 2.0, 2.0]
+    assert returns_to_go([-1.0, -1.0, 2.0], 0.5) == pytest.approx(expected)
 
 
 def test_critic_losses_monte_carlo_target_replaces_both_heads_td_targets():

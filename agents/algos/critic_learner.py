@@ -26,7 +26,7 @@ from safetensors.torch import load_model, save_model
 from torch import Tensor
 from tqdm import tqdm
 
-from agents.algos.common import Batch, adam, clip_step
+from agents.algos.common import Batch, adam, clip_step, returns_to_go
 from agents.critic import make_target, polyak_update
 from agents.models import ModelConfig, make_critic
 
@@ -63,15 +63,6 @@ class CriticConfig:
 def q_targets(rewards: Tensor, done: Tensor, next_v: Tensor, gamma: float) -> Tensor:
     """r + gamma * (1 - done) * V'(s'), ``done`` 1.0 where no value follows s' (see :meth:`Batch.ends`)."""
     return rewards + gamma * (1.0 - done) * next_v
-
-
-def discounted_returns(episode: list, gamma: float) -> list[float]:
-    """Each transition's discounted return to the end of its (whole) episode: G_t = r_t + gamma G_{t+1}."""
-    out, g = [], 0.0
-    for t in reversed(episode):
-        g = t.reward + gamma * g
-        out.append(g)
-    return out[::-1]
 
 
 def critic_losses(critic, target, batch: Batch, fresh_actions: list[str], gamma: float,
@@ -158,7 +149,8 @@ class CriticLearner:
                 episodes = buffer.episodes()
                 if sum(len(ep) for ep in episodes) != len(buffer):
                     raise ValueError("warmup_target='mc' needs whole episodes in the start data")
-                returns = {id(t): g for ep in episodes for t, g in zip(ep, discounted_returns(ep, self.cfg.gamma))}
+                returns = {id(t): g for ep in episodes
+                           for t, g in zip(ep, returns_to_go([x.reward for x in ep], self.cfg.gamma))}
             stats = self.update(buffer, sample_actions, steps=steps, rng=np.random.default_rng(0), progress=progress,
                                 returns=returns)
         # Parallel runs (compare.py) may warm up at once: each writes its own temp dir, the first rename wins.
