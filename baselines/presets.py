@@ -69,6 +69,22 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'baselines.presets' has no attribute {name!r}")
 
 
+#: The ``standard`` preset's budget per task, in trajectories per run (each run of each method and seed), with its
+#: curve points (``eval_every``, ``eval_episodes``) and the episodes of the final actors' evaluation. Chosen from
+#: per-task costs measured on 2 shared CPU cores (docs/results/standard/BUDGET.md, ``baselines/standard_costs.py``) so
+#: that the whole preset (10 tasks x the default methods x 3 seeds, with each task's SFT start and critic warm-up)
+#: fits in an afternoon on 2 cores; the projection per task is in BUDGET.md.
+#: The turn caps are the registry's (archer_gym/registry.py; not changed here): 20 for the Twenty Questions tasks and
+#: GuessMyCity, 50 Detective, 10 WebShop and CarDealer, 6 Wordle, 100 Maze, MazePO and ChessEndgame.
+STANDARD_BUDGETS: dict[str, dict[str, int]] = {
+    # task: trajectories, eval_every, eval_episodes, final_episodes   (filled in from BUDGET.md)
+}
+
+#: Discount factors as the ArCHer paper used them (Zhou et al. 2024, Appendix: 0.95, Detective 0.98, WebShop 0.9),
+#: applied to every method that has one (its registry ``gamma`` field); the tasks the paper did not run (Wordle, the
+#: mazes, CarDealer, ChessEndgame: LMRL-Gym's) keep the methods' default, 0.95.
+PAPER_GAMMA = {"detective": {"gamma": 0.98}, "webshop": {"gamma": 0.9}}
+
 PRESETS: dict[str, dict] = {
     "quick": {
         "description": "CPU, tiny embedded models, TwentyQuestionsSubset-v0, the default methods, 3 seeds",
@@ -117,11 +133,27 @@ PRESETS: dict[str, dict] = {
             "filtered_bc": {"lr": 1e-5},
         },
         # gamma 0.95 everywhere but Detective 0.98 and WebShop 0.9; WebShop collects 512 per iteration.
-        "task_algo_args": {
-            "detective": {"gamma": 0.98},
-            "webshop": {"gamma": 0.9},
-        },
+        "task_algo_args": PAPER_GAMMA,
         "task_train": {"webshop": {"rollout_trajectories": 512}},
+    },
+    "standard": {
+        "description": "CPU, tiny embedded models, every registered task, the default methods, 3 seeds, a budget per "
+                       "task (STANDARD_BUDGETS) so the whole fits in an afternoon on 2 cores; resumable and runnable "
+                       "in pieces (--resume [--tasks ...]); summary.md starts with the overview of normalised scores",
+        "tasks": list(TASKS),
+        "methods": None,  # every algorithm registered with compare=True
+        "seeds": [0, 1, 2],
+        "trajectories": 512,  # a task missing from STANDARD_BUDGETS gets the quick preset's budget
+        "task_trajectories": {t: b["trajectories"] for t, b in STANDARD_BUDGETS.items()},
+        "train": {"rollout_trajectories": 64, "num_envs": 32, "eval_every": 128, "eval_episodes": 100,
+                  "actor": "tiny", "critic": "tiny", "device": "cpu"},
+        "task_train": {t: {"eval_every": b["eval_every"], "eval_episodes": b["eval_episodes"]}
+                       for t, b in STANDARD_BUDGETS.items()},
+        "final_episodes": 200,
+        "task_final_episodes": {t: b["final_episodes"] for t, b in STANDARD_BUDGETS.items()},
+        "algo_args": tuned_algo_args(),  # tuned on TwentyQuestionsSubset (baselines/sweep.py): not per task
+        "task_algo_args": PAPER_GAMMA,
+        "overview": True,  # summary.md: the overview table, one panel per task, settings and provenance
     },
 }
 
