@@ -5,6 +5,8 @@
     python baselines/compare.py --methods archer ppo --seeds 0 1 2 3 4 --trajectories 20000 --out results/mine
     python baselines/compare.py --plugin examples/reinforce.py --methods ppo reinforce   # your own algorithm
     python baselines/compare.py --prompted Qwen/Qwen2.5-1.5B-Instruct --prompted-base-url http://127.0.0.1:8000/v1
+    python baselines/compare.py --preset standard --out docs/results/standard   # every task; then, in pieces:
+    python baselines/compare.py --preset standard --out docs/results/standard --resume [--tasks maze wordle]
 
 Every run starts from the same SFT checkpoint, evaluates on the same eval-split targets and seeds, and
 stops at the same budget. Runs go to parallel processes (``--jobs``); a finished run is skipped and a
@@ -16,7 +18,10 @@ leave a standard error of about 0.6 return units on Twenty Questions; the table 
 (``archer_gym.llm_agent``), as a reference beside the scripted expert and random: it plays the same eval starts
 once per task, before the runs (a bad endpoint fails at once), and its result is kept for reruns.
 Writes into ``--out``: ``metrics.csv`` (all runs, long format), ``summary.md``, ``curves.png`` and
-``config.json``, ``final_eval_<N>.json`` beside each run, and ``prompted_<model>_<task>_<N>.json``.
+``config.json``, ``final_eval_<N>.json`` beside each run, and ``prompted_<model>_<task>_<N>.json``. A preset with an
+overview (``standard``) adds to ``summary.md`` the normalised scores of every method on every task, one figure panel
+per task and what produced them, and writes ``final_evals.csv`` and ``sessions.json``; :func:`recompute` rebuilds a
+summary from those files alone (the consistency check in tests/test_standard.py).
 """
 
 from __future__ import annotations
@@ -1151,13 +1156,17 @@ def main(argv=None) -> int:
             whole = resumed_plan(p, cfg_path)
         except SystemExit as e:
             parser.error(str(e.code).removeprefix("error: "))
+    elif p.get("overview") and args.tasks:
+        # A piece of a many-task preset: the plan saved (and reported) is the preset's whole, so the other pieces
+        # follow with --resume --tasks ...
+        whole = {**plan(argparse.Namespace(**{**vars(args), "tasks": None})), "out": p["out"]}
     out.mkdir(parents=True, exist_ok=True)
     if not args.resume and cfg_path.exists():
         old = json.loads(cfg_path.read_text())
-        if old["runs"] != p["runs"]:
+        if old["runs"] != whole["runs"]:
             print(f"note: {cfg_path} held a different plan; runs that match keep their results")
-    if whole is p:
-        cfg_path.write_text(json.dumps(p, indent=2))
+    if not args.resume:
+        cfg_path.write_text(json.dumps(whole, indent=2))
     t0 = time.time()
     from archer_gym.oracles.llm import OracleError
 

@@ -77,7 +77,21 @@ def __getattr__(name: str):
 #: The turn caps are the registry's (archer_gym/registry.py; not changed here): 20 for the Twenty Questions tasks and
 #: GuessMyCity, 50 Detective, 10 WebShop and CarDealer, 6 Wordle, 100 Maze, MazePO and ChessEndgame.
 STANDARD_BUDGETS: dict[str, dict[str, int]] = {
-    # task: trajectories, eval_every, eval_episodes, final_episodes   (filled in from BUDGET.md)
+    # 128 trajectories is 2 iterations of 64: what the costly tasks afford (every start point builds an SFT actor and
+    # a critic warm-up; 27 runs a task); the cheap ones (short episodes) get 256. Curve points at 0, half-way and the
+    # end; each final actor and the SFT start again over ``final_episodes`` sampled episodes (the overview's scores).
+    # The long-episode tasks (turn cap 100: MazePO, ChessEndgame; 50: Detective) take fewer eval episodes: one of their
+    # episodes costs up to 10x a 10-turn task's. BUDGET.md has the measurements and the projection.
+    "twenty_questions_subset": {"trajectories": 256, "eval_every": 128, "eval_episodes": 50, "final_episodes": 100},
+    "twenty_questions": {"trajectories": 128, "eval_every": 64, "eval_episodes": 50, "final_episodes": 100},
+    "guess_my_city": {"trajectories": 128, "eval_every": 64, "eval_episodes": 50, "final_episodes": 100},
+    "detective": {"trajectories": 128, "eval_every": 64, "eval_episodes": 20, "final_episodes": 50},
+    "webshop": {"trajectories": 128, "eval_every": 64, "eval_episodes": 50, "final_episodes": 100},
+    "wordle": {"trajectories": 256, "eval_every": 128, "eval_episodes": 50, "final_episodes": 100},
+    "maze": {"trajectories": 128, "eval_every": 64, "eval_episodes": 50, "final_episodes": 100},
+    "maze_po": {"trajectories": 128, "eval_every": 64, "eval_episodes": 20, "final_episodes": 50},
+    "car_dealer": {"trajectories": 128, "eval_every": 64, "eval_episodes": 50, "final_episodes": 100},
+    "chess_endgame": {"trajectories": 128, "eval_every": 64, "eval_episodes": 20, "final_episodes": 50},
 }
 
 #: Discount factors as the ArCHer paper used them (Zhou et al. 2024, Appendix: 0.95, Detective 0.98, WebShop 0.9),

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from baselines import compare
-from baselines.presets import TASKS
+from baselines.presets import PRESETS, STANDARD_BUDGETS, TASKS
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "docs" / "results"
@@ -19,6 +19,32 @@ def plan_of(*argv):
 
 
 # ------------------------------------------------------------------------------------------------ the preset
+def test_standard_preset_runs_every_registered_task_and_method_on_3_seeds():
+    from archer_gym.registry import list_ids
+
+    pre = PRESETS["standard"]
+    assert sorted(TASKS[t] for t in pre["tasks"]) == list_ids()  # every registered task, none twice
+    assert set(STANDARD_BUDGETS) == set(TASKS), "every task has its own budget"
+    p = plan_of("--preset", "standard", "--out", "unused")
+    from baselines.presets import default_methods
+
+    assert p["methods"] == default_methods() and p["seeds"] == [0, 1, 2]
+    assert len(p["runs"]) == len(TASKS) * len(default_methods()) * 3
+    for task, b in STANDARD_BUDGETS.items():
+        assert b["trajectories"] > 0 and b["eval_episodes"] > 0 and b["final_episodes"] > 0
+        assert b["trajectories"] % pre["train"]["rollout_trajectories"] == 0, task  # whole iterations
+        assert 0 < b["eval_every"] <= b["trajectories"], task
+        runs = [r for r in p["runs"] if r["task"] == task]
+        assert {r["trajectories"] for r in runs} == {b["trajectories"]}
+        assert {r["train"]["eval_every"] for r in runs} == {b["eval_every"]}
+        assert compare.final_episodes_of(p, task) == b["final_episodes"]
+    # gamma as the paper used it, in every method that has one
+    field = compare.presets.gamma_field()
+    detective = [r for r in p["runs"] if r["task"] == "detective" and r["method"] in field]
+    assert detective and {r["algo_args"][field[r["method"]]] for r in detective} == {0.98}
+    assert p["overview"] is True
+
+
 def test_trajectories_flag_overrides_every_task_s_budget():
     p = plan_of("--preset", "standard", "--trajectories", "128", "--out", "unused")
     assert {r["trajectories"] for r in p["runs"]} == {128} and set(p["task_trajectories"].values()) == {128}
@@ -218,7 +244,7 @@ def test_resume_in_pieces_across_tasks(tmp_path, monkeypatch, capsys):
 
     def report(p):  # the real one is tested above; this records which plan it covers
         reported.append(p)
-        (out / "summary.md").write_text("")
+        (Path(p["out"]) / "summary.md").write_text("")
 
     monkeypatch.setattr(compare, "report", report)
     base = ["--preset", "standard", "--tasks", "wordle", "maze", "--methods", "bc", "ppo", "--seeds", "0", "1",
@@ -248,4 +274,10 @@ def test_resume_in_pieces_across_tasks(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit):
         compare.main([*base, "--resume", "--trajectories", "128"])
     assert "not in" in capsys.readouterr().err
+    # A first piece without --resume saves the preset's whole plan (every task), so the rest can follow with --resume.
+    FakeRun.launched, other = [], tmp_path / "other"
+    assert compare.main([*[a for a in base if a != "wordle"], "--out", str(other)]) == 0
+    saved = json.loads((other / "config.json").read_text())
+    assert saved["tasks"] == list(TASKS) and {r["task"] for r in saved["runs"]} == set(TASKS)
+    assert {t for t, _, _ in FakeRun.launched} == {"maze"} and reported[-1]["tasks"] == list(TASKS)
     FakeRun.launched = []
