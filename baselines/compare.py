@@ -5,6 +5,8 @@
     python baselines/compare.py --methods archer ppo --seeds 0 1 2 3 4 --trajectories 20000 --out results/mine
     python baselines/compare.py --plugin examples/reinforce.py --methods ppo reinforce   # your own algorithm
     python baselines/compare.py --prompted Qwen/Qwen2.5-1.5B-Instruct --prompted-base-url http://127.0.0.1:8000/v1
+    python baselines/compare.py --preset standard --out docs/results/standard   # every task; then, in pieces:
+    python baselines/compare.py --preset standard --out docs/results/standard --resume [--tasks maze wordle]
 
 Every run starts from the same SFT checkpoint, evaluates on the same eval-split targets and seeds, and
 stops at the same budget. Runs go to parallel processes (``--jobs``); a finished run is skipped and a
@@ -16,7 +18,10 @@ leave a standard error of about 0.6 return units on Twenty Questions; the table 
 (``archer_gym.llm_agent``), as a reference beside the scripted expert and random: it plays the same eval starts
 once per task, before the runs (a bad endpoint fails at once), and its result is kept for reruns.
 Writes into ``--out``: ``metrics.csv`` (all runs, long format), ``summary.md``, ``curves.png`` and
-``config.json``, ``final_eval_<N>.json`` beside each run, and ``prompted_<model>_<task>_<N>.json``.
+``config.json``, ``final_eval_<N>.json`` beside each run, and ``prompted_<model>_<task>_<N>.json``. A preset with an
+overview (``standard``) adds to ``summary.md`` the normalised scores of every method on every task, one figure panel
+per task and what produced them, and writes ``final_evals.csv`` and ``sessions.json``; :func:`recompute` rebuilds a
+summary from those files alone (the consistency check in tests/test_standard.py).
 """
 
 from __future__ import annotations
@@ -86,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--final-episodes", type=nonnegative_int, default=None,
                    help="sampled eval episodes of each run's final actor and of the SFT start, after the runs "
                         "(python -m agents.evaluate; default: the preset's; 0: none)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the comparison in --out (its config.json): finished runs are skipped, half-finished "
+                        "ones continue from their checkpoints; with --tasks, only those tasks run now and the report "
+                        "covers the whole saved plan (cells not run yet say so), so a long preset runs in pieces")
     p.add_argument("--no-progress", action="store_true")
     llm = p.add_argument_group("a prompted LLM as a reference (not trained; archer_gym/llm_agent.py)")
     llm.add_argument("--prompted", default=None, metavar="MODEL",
@@ -151,6 +160,9 @@ def plan(args) -> dict:
     if not seeds or len(set(seeds)) != len(seeds):
         raise SystemExit(f"error: --seeds must be distinct integers, got {seeds}")
     budget = args.trajectories if args.trajectories is not None else pre["trajectories"]
+    # A preset may give each task its own budget ("task_trajectories"); --trajectories sets every task's.
+    task_budget = {t: budget if args.trajectories is not None else pre.get("task_trajectories", {}).get(t, budget)
+                   for t in tasks}
     train = dict(pre["train"])
     if args.device:
         train["device"] = args.device
@@ -158,6 +170,7 @@ def plan(args) -> dict:
     gamma_field = presets.gamma_field()
     for task in tasks:
         t_train = {**train, **pre.get("task_train", {}).get(task, {})}
+        budget = task_budget[task]
         if budget < t_train["rollout_trajectories"]:
             raise SystemExit(f"error: --trajectories {budget} is smaller than one iteration "
                              f"({t_train['rollout_trajectories']} trajectories) for {task}")
@@ -176,11 +189,83 @@ def plan(args) -> dict:
     if jobs < 1:
         raise SystemExit(f"error: --jobs must be >= 1, got {jobs}")
     final_episodes = args.final_episodes if args.final_episodes is not None else pre.get("final_episodes", 0)
+    budget = args.trajectories if args.trajectories is not None else pre["trajectories"]
     p = {"preset": args.preset, "tasks": tasks, "methods": methods, "seeds": seeds, "trajectories": budget,
          "jobs": jobs, "threads": args.threads, "out": str(out), "runs": runs, "final_episodes": final_episodes}
     if prompted:  # only then: a plan without it keeps its form (and config.json)
         p["prompted"] = prompted
+    # Only for presets that have them, so the other presets' plans (and config.json) keep their form.
+    if "task_trajectories" in pre:
+        p["task_trajectories"] = task_budget
+    if "task_final_episodes" in pre and args.final_episodes is None:
+        p["task_final_episodes"] = {t: pre["task_final_episodes"].get(t, final_episodes) for t in tasks}
+    if pre.get("overview"):
+        p["overview"] = True
     return p
+
+
+def final_episodes_of(p: dict, task: str) -> int:
+    """The many-episode final evaluation's episodes for ``task``: the preset's per-task figure, else the plan's."""
+    return p.get("task_final_episodes", {}).get(task, p.get("final_episodes", 0))
+
+
+def budget_of(p: dict, task: str) -> int:
+    """``task``'s budget in trajectories per run."""
+    return p.get("task_trajectories", {}).get(task, p["trajectories"])
+
+
+def resumed_plan(p: dict, cfg_path: Path) -> dict:
+    """``--resume``: the plan saved in ``cfg_path``, which ``p`` (this invocation's) must be part of: the same runs,
+    or, with ``--tasks``, some of them (a piece of a long preset). Returns the saved plan (the report covers it whole,
+    from the results directory it now lives in)."""
+    if not cfg_path.exists():
+        raise SystemExit(f"error: --resume: {cfg_path} does not exist, so there is no comparison to continue; "
+                         "drop --resume to start one (or give the --out it was written to)")
+    saved = json.loads(cfg_path.read_text())
+    extra = [r for r in p["runs"] if r not in saved["runs"]]
+    if extra:
+        r = extra[0]
+        raise SystemExit(f"error: --resume: {len(extra)} run(s) of this plan are not in {cfg_path}'s (the first: "
+                         f"{r['task']}/{r['method']}/seed{r['seed']}, {r['trajectories']} trajectories); resume with "
+                         "the arguments that made it (preset, methods, seeds, budget), or choose another --out")
+    return {**saved, "out": p["out"]}
+
+
+def record_session(out: Path, started: float, p: dict) -> None:
+    """Append this invocation's wall-clock, commit and machine to ``<out>/sessions.json``: a preset run in pieces
+    reports the sum, and every commit that took part."""
+    path = out / "sessions.json"
+    sessions = json.loads(path.read_text()) if path.exists() else []
+    sessions.append({"started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+                     "seconds": round(time.time() - started, 1), "tasks": p["tasks"], "commit": git_commit(),
+                     "hardware": hardware(), "jobs": p["jobs"], "threads": p["threads"]})
+    path.write_text(json.dumps(sessions, indent=2))
+
+
+def git_commit() -> str:
+    """The checkout's short commit, with ``+dirty`` when tracked files were changed ("unknown" outside git)."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
+def hardware() -> str:
+    """The CPU model and core count (and the torch device the runs used is in the plan)."""
+    model = ""
+    try:
+        model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("model name")), "")
+    except OSError:
+        pass
+    import platform
+
+    return f"{model or platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.system()}"
 
 
 def run_dir(out: Path, run: dict) -> Path:
@@ -302,13 +387,14 @@ def execute(p: dict, progress: bool = True) -> None:
         print(f"{skipped} finished run(s) skipped (delete {out / 'runs'} to redo them)")
     if not todo:
         return
-    prepare_starts(p, critic=False, progress=progress)
+    pending = {**p, "runs": todo}  # start points only for the tasks with runs left (a resumed preset's later pieces)
+    prepare_starts(pending, critic=False, progress=progress)
     warm = None
     if any(needs_critic(r["method"]) for r in todo):
         import torch
 
         torch.set_num_threads(p["threads"])  # as each run's own process (reproducible warm-up)
-        warm = Background(lambda: prepare_starts(p, critic=True, progress=False))
+        warm = Background(lambda: prepare_starts(pending, critic=True, progress=False))
         warm.start()
     from tqdm import tqdm
 
@@ -367,16 +453,16 @@ def final_evals(p: dict, progress: bool = True) -> None:
     """``p["final_episodes"]`` sampled eval episodes of every finished run's final actor and of each task's SFT start
     (``python -m agents.evaluate``, ``p["jobs"]`` at a time), each kept as JSON beside its run; done ones are skipped.
     A curve point of 100 episodes has a standard error of about 0.6 on Twenty Questions; 500 give about 0.28."""
-    n = p.get("final_episodes", 0)
-    if not n:
-        return
     out = Path(p["out"])
     todo = []
     for task in p["tasks"]:
+        n = final_episodes_of(p, task)
+        if not n:
+            continue
         runs = [r for r in p["runs"] if r["task"] == task and finished(out, r)]
         if runs and not final_eval_path(out, None, task, n).exists():
-            todo.append((final_eval_path(out, None, task, n), [str(run_dir(out, runs[0])), "--sft-only"]))
-        todo += [(final_eval_path(out, r, task, n), [str(run_dir(out, r))]) for r in runs
+            todo.append((final_eval_path(out, None, task, n), [str(run_dir(out, runs[0])), "--sft-only", "--episodes", str(n)]))
+        todo += [(final_eval_path(out, r, task, n), [str(run_dir(out, r)), "--episodes", str(n)]) for r in runs
                  if not final_eval_path(out, r, task, n).exists()]
     if not todo:
         return
@@ -385,12 +471,14 @@ def final_evals(p: dict, progress: bool = True) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": str(p["threads"]), "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     running: list[tuple[Path, subprocess.Popen]] = []
     failures = []
-    with tqdm(total=len(todo), unit="run", desc=f"final evals ({n} episodes)", disable=not progress) as bar:
+    counts = sorted({final_episodes_of(p, t) for t in p["tasks"]} - {0})
+    with tqdm(total=len(todo), unit="run", desc=f"final evals ({'/'.join(map(str, counts))} episodes)",
+              disable=not progress) as bar:
         while todo or running:
             while todo and len(running) < p["jobs"]:
                 path, args = todo.pop(0)
                 tmp = path.with_name(path.name + ".tmp")
-                cmd = [sys.executable, "-m", "agents.evaluate", *args, "--episodes", str(n), "--threads",
+                cmd = [sys.executable, "-m", "agents.evaluate", *args, "--threads",
                        str(p["threads"]), "--json", str(tmp)]
                 running.append((path, subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                                        text=True)))
@@ -568,11 +656,16 @@ def mean_curve(rows: list[dict], key: str) -> list[tuple[int, float, float]]:
     return [(t, *mean_ci(_f(r, key) for r in rows if int(r["trajectories"]) == t)) for t in points]
 
 
-def summary_markdown(summary: dict, refs: dict, p: dict) -> str:
+def summary_markdown(summary: dict, refs: dict, p: dict, overview_lines: list[str] | None = None) -> str:
+    """The per-task tables; a preset with an overview (``p["overview"]``) puts ``overview_lines`` (from
+    :func:`overview_markdown`) before them."""
+    budget = (f"Budget {p['trajectories']} trajectories per run" if "task_trajectories" not in p else
+              "Budget per task (the settings table below)")
     lines = [f"# Comparison: preset `{p['preset']}`", "",
-             f"Budget {p['trajectories']} trajectories per run, seeds {p['seeds']}. Eval return: the policy as "
+             f"{budget}, seeds {p['seeds']}. Eval return: the policy as "
              "trained (sampling at temperature 1) on the eval split, the same targets and seeds for every method; "
              "greedy decoding beside it. 95% CI over seeds (Student t).", ""]
+    lines += overview_lines or []
     for task, s in summary.items():
         r = refs.get(task, {})
         lines += [f"## {task} ({TASKS[task]})", "",
@@ -583,7 +676,7 @@ def summary_markdown(summary: dict, refs: dict, p: dict) -> str:
         n = s.get("precise_episodes")
         if n:
             lines += [f"The final actors and the SFT start evaluated again over {n} sampled episodes each (`python -m "
-                      f"agents.evaluate`; a curve point has 100): SFT start **{s['precise_start']:.2f}**. "
+                      f"agents.evaluate`; a curve point has {curve_episodes(p, task)}): SFT start **{s['precise_start']:.2f}**. "
                       "Per seed, and the mean with its 95% CI over seeds:", ""]
         precise = n and any("precise_return" in v for v in s["methods"].values())
         extra = (f" final, {n} episodes | 95% CI | per seed |", "---|---|---|") if precise else ("", "")
@@ -615,6 +708,11 @@ def summary_markdown(summary: dict, refs: dict, p: dict) -> str:
                 lines.append(f"| {m} | " + " | ".join(f"{v[w]:.1f}" if w in v else "" for w in words) + " |")
             lines.append("")
     return "\n".join(lines)
+
+
+def curve_episodes(p: dict, task: str) -> int:
+    """The episodes of one of ``task``'s curve points (its runs' ``eval_episodes``; 100, the presets', if unknown)."""
+    return next((r["train"]["eval_episodes"] for r in p.get("runs", []) if r["task"] == task), 100)
 
 
 def prompted_line(result: dict) -> str:
@@ -715,11 +813,12 @@ def write_long_csv(rows: list[dict], path: Path) -> None:
 
 def precise_finals(p: dict) -> dict:
     """Per task: the SFT start's and each method's per-seed many-episode final evaluations (None where missing)."""
-    out, n = Path(p["out"]), p.get("final_episodes", 0)
-    if not n:
-        return {}
+    out = Path(p["out"])
     res = {}
     for task in p["tasks"]:
+        n = final_episodes_of(p, task)
+        if not n:
+            continue
         runs = [r for r in p["runs"] if r["task"] == task]
         res[task] = {"start": read_final_eval(out, None, task, n), "episodes": n}
         for method in dict.fromkeys(r["method"] for r in runs):
@@ -727,18 +826,302 @@ def precise_finals(p: dict) -> dict:
     return res
 
 
+# --------------------------------------------------------------------------------------------- overview (standard)
+#: The many-episode final evaluations of an overview preset's runs, one row each (method ``sft_start``: the task's SFT
+#: start), kept beside metrics.csv so the summary can be recomputed from committed files.
+FINAL_EVALS = "final_evals.csv"
+SFT_ROW = "sft_start"
+
+
+def write_final_evals(precise: dict, path: Path) -> None:
+    """``precise`` (from :func:`precise_finals`) as CSV: task, method, seed index, episodes, mean_return (``repr``, so
+    it reads back to the same float; empty where the run has no final evaluation yet)."""
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["task", "method", "index", "episodes", "mean_return"])
+        for task, tp in precise.items():
+            if tp.get("start") is not None:
+                w.writerow([task, SFT_ROW, "", tp["episodes"], repr(tp["start"])])
+            for method, per_seed in tp.items():
+                if method in ("start", "episodes"):
+                    continue
+                for i, x in enumerate(per_seed):
+                    w.writerow([task, method, i, tp["episodes"], "" if x is None else repr(x)])
+
+
+def read_final_evals(path: Path) -> dict:
+    """:func:`write_final_evals`'s file back as :func:`precise_finals`' dict (None where a seed's is missing)."""
+    res: dict = {}
+    for r in read_rows(path):
+        tp = res.setdefault(r["task"], {"start": None, "episodes": int(r["episodes"])})
+        if r["method"] == SFT_ROW:
+            tp["start"] = float(r["mean_return"])
+        else:
+            seeds = tp.setdefault(r["method"], [])
+            i = int(r["index"])
+            seeds += [None] * (i + 1 - len(seeds))
+            seeds[i] = float(r["mean_return"]) if r["mean_return"] else None
+    return res
+
+
+def read_sessions(out: Path) -> list[dict]:
+    path = Path(out) / "sessions.json"
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+def normalise(x: float, random: float, expert: float) -> float:
+    """``x`` on the scale random = 0, expert = 100 (nan where the two references coincide or are missing)."""
+    if not (random == random and expert == expert) or expert == random:
+        return float("nan")
+    return 100.0 * (x - random) / (expert - random)
+
+
+def overview(p: dict, rows: list[dict], refs: dict, precise: dict) -> dict:
+    """task -> the normalised final scores of every planned method and of the SFT start (random = 0, expert = 100 from
+    the task's scripted references). A method's score per seed is its final actor's many-episode evaluation where
+    every finished seed has one, else the curve's last point (``source`` says which); only runs that reached their
+    budget count (``seeds`` of ``planned``), so a cell with none is reported as not run. The 95% CI is over the
+    normalised per-seed scores (the map is affine, so it is the raw CI times 100 / (expert - random))."""
+    res: dict = {}
+    for task in p["tasks"]:
+        lo, hi = refs.get(task, {}).get("random", float("nan")), refs.get(task, {}).get("expert", float("nan"))
+        trows = [r for r in rows if r["task"] == task]
+        tp = precise.get(task, {})
+        if tp.get("start") is not None:
+            start, source = tp["start"], f"final, {tp['episodes']} episodes"
+        else:
+            start, source = sft_start(trows), "curve at 0 trajectories"
+        cell: dict = {"random": lo, "expert": hi, "budget": budget_of(p, task),
+                      "start": {"return": start, "score": normalise(start, lo, hi), "source": source}, "methods": {}}
+        for method in p["methods"]:
+            runs = [r for r in p["runs"] if r["task"] == task and r["method"] == method]
+            finals = tp.get(method) or [None] * len(runs)
+            done = []  # (final many-episode return or None, curve's last point) of each run at its budget
+            for run, final in zip(runs, finals):
+                srows = [r for r in trows if r["algo"] == method and str(r["seed"]) == str(run["seed"])]
+                last = max(srows, key=lambda r: int(r["trajectories"]), default=None)
+                if last is not None and int(last["trajectories"]) >= run["trajectories"]:
+                    done.append((final, _f(last, METRIC)))
+            use_final = bool(done) and all(f is not None for f, _ in done)
+            returns = [f if use_final else c for f, c in done]
+            scores = [normalise(x, lo, hi) for x in returns]
+            score, ci = mean_ci(scores) if scores else (float("nan"), float("nan"))
+            cell["methods"][method] = {
+                "seeds": len(done), "planned": len(runs), "score": score, "ci95": ci, "per_seed": scores,
+                "returns": returns,
+                "source": (f"final, {tp['episodes']} episodes" if use_final else "curve's last point") if done else None}
+        res[task] = cell
+    return res
+
+
+def provenance(p: dict, rows: list[dict], sessions: list[dict]) -> dict:
+    """What produced the results: the sessions' wall-clock (summed over the pieces of a resumed run), commits and
+    machines, and the training seconds of the runs (from metrics.csv: each run's last row)."""
+    last: dict = {}
+    for r in rows:
+        key = (r["task"], r["algo"], r["seed"])
+        if key not in last or int(r["trajectories"]) >= int(last[key]["trajectories"]):
+            last[key] = r
+    return {"sessions": len(sessions), "wall_clock_s": round(sum(s["seconds"] for s in sessions), 1),
+            "commits": list(dict.fromkeys(s["commit"] for s in sessions)),
+            "hardware": list(dict.fromkeys(s["hardware"] for s in sessions)),
+            "jobs": sorted({s["jobs"] for s in sessions}),
+            "training_s": round(sum(_f(r, "seconds") for r in last.values()), 1),
+            "runs_done": sum(1 for run in p["runs"]
+                             if int(last.get((run["task"], run["method"], str(run["seed"])), {"trajectories": 0})
+                                    ["trajectories"]) >= run["trajectories"]),
+            "runs_planned": len(p["runs"])}
+
+
+def _score(x: float, ci: float = float("nan")) -> str:
+    if x != x:
+        return "n/a"
+    return f"{x:.0f} ± {ci:.0f}" if ci == ci else f"{x:.0f}"
+
+
+def overview_markdown(ov: dict, p: dict, refs: dict, prov: dict) -> list[str]:
+    """The overview table (methods x tasks, normalised final scores), the settings per task, the figure and the
+    provenance: the lines an overview preset's ``summary.md`` starts with."""
+    tasks = list(ov)
+    lines = ["## Overview: normalised final scores", "",
+             "Each task's final eval return mapped to random = 0, expert = 100 (the task's scripted policies on the same "
+             "eval starts, 200 episodes: `python -m archer_gym reference`); mean over seeds ± 95% CI (Student t over "
+             "the seeds' normalised scores). A method's score per seed is its final actor's many-episode evaluation "
+             "(the settings table's final episodes), else (marked †) the curve's last point; the SFT start is where "
+             "every method began. A cell with fewer seeds than planned says so; a run not done yet is marked not run.",
+             "", "| method | " + " | ".join(tasks) + " |", "|---|" + "---|" * len(tasks),
+             "| expert (scripted) | " + " | ".join("100" for _ in tasks) + " |",
+             "| random (scripted) | " + " | ".join("0" for _ in tasks) + " |",
+             "| SFT start | " + " | ".join(_score(ov[t]["start"]["score"]) + ("" if ov[t]["start"]["source"].startswith(
+                 "final") else " †") for t in tasks) + " |"]
+    for method in p["methods"]:
+        cells = []
+        for t in tasks:
+            c = ov[t]["methods"].get(method)
+            if c is None or not c["seeds"]:
+                cells.append("not run")
+                continue
+            text = _score(c["score"], c["ci95"])
+            if not c["source"].startswith("final"):
+                text += " †"
+            if c["seeds"] < c["planned"]:
+                text += f" ({c['seeds']}/{c['planned']} seeds)"
+            cells.append(text)
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    lines += ["", "Raw returns behind the scale: " + "; ".join(
+        f"{t} expert {ov[t]['expert']:.2f}, random {ov[t]['random']:.2f}, SFT start {ov[t]['start']['return']:.2f}"
+        for t in tasks) + ".", "",
+        "![eval return against trajectories, one panel per task: mean over seeds, each seed faint; expert, random and "
+        "SFT start as lines](curves.png)", "",
+        "### Settings per task", "",
+        "| task | env id | turn cap | gamma | budget (trajectories) | per iteration | eval every | eval episodes | "
+        "final episodes |", "|---|---|---|---|---|---|---|---|---|"]
+    for t in tasks:
+        run = next((r for r in p["runs"] if r["task"] == t), None)
+        if run is None:
+            continue
+        gammas = sorted({v for r in p["runs"] if r["task"] == t for k, v in r["algo_args"].items()
+                         if k.split(".")[-1] == "gamma"})
+        tr = run["train"]
+        lines.append(f"| {t} | {TASKS[t]} | {turn_cap(TASKS[t])} | {', '.join(map(str, gammas)) or 'default (0.95)'} | "
+                     f"{budget_of(p, t)} | {tr['rollout_trajectories']} | {tr['eval_every']} | {tr['eval_episodes']} | "
+                     f"{final_episodes_of(p, t)} |")
+    hw = "; ".join(prov["hardware"]) or "not recorded"
+    lines += ["", "### What produced these results", "",
+              f"- Runs at their budget: {prov['runs_done']} of {prov['runs_planned']} ({len(p['methods'])} methods x "
+              f"{len(tasks)} tasks x {len(p['seeds'])} seeds), models `{p['runs'][0]['train']['actor']}` actor and "
+              f"`{p['runs'][0]['train']['critic']}` critic on `{p['runs'][0]['train']['device']}`." if p["runs"] else
+              "- No runs planned.",
+              f"- Wall-clock: {prov['wall_clock_s']:.0f} s over {prov['sessions']} session(s) of "
+              "`python baselines/compare.py` (start points, runs and final evaluations; the sum of the pieces of a "
+              f"resumed run), {', '.join(map(str, prov['jobs'])) or '?'} parallel run(s); training seconds of all runs "
+              f"together {prov['training_s']:.0f} s (metrics.csv).",
+              f"- Hardware: {hw}.",
+              f"- Commit(s): {', '.join(prov['commits']) or 'not recorded'}.", ""]
+    return lines
+
+
+def turn_cap(env_id: str) -> int | str:
+    """The registry's turn cap of ``env_id``."""
+    from archer_gym.registry import SPECS
+
+    spec = SPECS.get(env_id)
+    return spec.max_turns if spec is not None else "?"
+
+
+def plot_task_panels(rows: list[dict], refs: dict, ov: dict, p: dict, path: Path, ncols: int = 5) -> None:
+    """One panel per planned task: each method's mean eval return over seeds against trajectories, each seed faint
+    behind it, and the scripted expert and random and the SFT start as horizontal lines; a task without runs yet
+    says so in its panel. One legend for the figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = p["tasks"]
+    ncols = min(ncols, len(tasks))
+    nrows = math.ceil(len(tasks) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows), squeeze=False)
+    colors = {m: f"C{i % 10}" for i, m in enumerate(p["methods"])}
+    handles: dict = {}
+    for k, task in enumerate(tasks):
+        ax = axes[k // ncols][k % ncols]
+        trows = [r for r in rows if r["task"] == task]
+        means: list[float] = []
+        for method in p["methods"]:
+            mrows = [r for r in trows if r["algo"] == method]
+            if not mrows:
+                continue
+            for seed in sorted({r["seed"] for r in mrows}):
+                srows = sorted((r for r in mrows if r["seed"] == seed), key=lambda r: int(r["trajectories"]))
+                ax.plot([int(r["trajectories"]) for r in srows], [_f(r, METRIC) for r in srows], color=colors[method],
+                        alpha=0.2, lw=0.7)
+            curve = mean_curve(mrows, METRIC)
+            means += [c[1] for c in curve]
+            (handles[method],) = ax.plot([c[0] for c in curve], [c[1] for c in curve], color=colors[method], lw=1.6,
+                                         marker="o", ms=2)
+        o = ov.get(task, {})
+        lines = {"expert": (o.get("expert", float("nan")), "--", "gray"),
+                 "random": (o.get("random", float("nan")), ":", "gray"),
+                 "SFT start": (o.get("start", {}).get("return", float("nan")), "-.", "black")}
+        for label, (y, style, color) in lines.items():
+            if y == y:
+                ax.axhline(y, ls=style, color=color, lw=1)
+                ax.annotate(f"{label} {y:.1f}", (0, y), xycoords=("axes fraction", "data"), fontsize=7, color=color,
+                            xytext=(2, 2), textcoords="offset points")
+        ax.set_ylim(*curve_limits(means, {k: v[0] for k, v in lines.items()}, margin=0.05 * max(
+            1.0, abs(o.get("expert", 1.0) - o.get("random", 0.0)) if o else 1.0)))
+        if not trows:
+            ax.text(0.5, 0.5, "not run yet", transform=ax.transAxes, ha="center", va="center", color="gray")
+        ax.set_title(TASKS[task], fontsize=9)
+        ax.set_xlabel("trajectories", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        if k % ncols == 0:
+            ax.set_ylabel("eval return (sampled)", fontsize=8)
+    for k in range(len(tasks), nrows * ncols):
+        axes[k // ncols][k % ncols].axis("off")
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(len(handles), 9) or 1, fontsize=8,
+               bbox_to_anchor=(0.5, 0.0))
+    fig.suptitle("mean over seeds (faint: each seed); dashed expert, dotted random, dash-dot the SFT start", fontsize=9)
+    fig.tight_layout(rect=(0, 0.05, 1, 0.97))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def report(p: dict) -> dict:
     out = Path(p["out"])
     rows = collect_metrics(p)
     refs = reference_returns(p["tasks"])
     prompted = prompted_results(p)
-    summary = summarize(rows, refs, precise_finals(p), prompted)
+    precise = precise_finals(p)
     write_long_csv(rows, out / "metrics.csv")
-    (out / "summary.md").write_text(summary_markdown(summary, refs, p))
-    plot_curves(rows, refs, out / "curves.png", prompted)
-    (out / "summary.json").write_text(json.dumps({"summary": summary, "references": refs,
-                                                  "algorithms": resolved_algorithms(p)}, indent=2))
-    return summary
+    if p.get("overview"):  # the final evaluations beside metrics.csv, so the summary can be recomputed from both
+        write_final_evals(precise, out / FINAL_EVALS)
+    sessions = read_sessions(out)
+    doc, md = render(p, rows, refs, precise, prompted, sessions)
+    doc["algorithms"] = resolved_algorithms(p)
+    (out / "summary.md").write_text(md)
+    if p.get("overview"):
+        plot_task_panels(rows, refs, doc["overview"], p, out / "curves.png")
+    else:
+        plot_curves(rows, refs, out / "curves.png", prompted)
+    (out / "summary.json").write_text(json.dumps(doc, indent=2))
+    return doc["summary"]
+
+
+def render(p: dict, rows: list[dict], refs: dict, precise: dict, prompted: dict, sessions: list[dict]) -> tuple[dict, str]:
+    """``summary.json`` (without ``algorithms``) and ``summary.md`` from their inputs: the plan, the long metrics
+    rows, the references, the many-episode final evaluations, the prompted reference and the sessions. One function,
+    so :func:`recompute` (the consistency check) gets the report's figures by the report's code."""
+    summary = summarize(rows, refs, precise, prompted)
+    doc: dict = {"summary": summary, "references": refs}
+    lines = None
+    if p.get("overview"):
+        doc["overview"] = overview(p, rows, refs, precise)
+        doc["provenance"] = provenance(p, rows, sessions)
+        lines = overview_markdown(doc["overview"], p, refs, doc["provenance"])
+    return doc, summary_markdown(summary, refs, p, lines)
+
+
+def recompute(out: Path) -> tuple[dict, str]:
+    """The summary of the results in ``out`` recomputed from its committed files alone: ``config.json`` (the plan),
+    ``metrics.csv`` (every curve point of every run), ``final_evals.csv`` (the many-episode final evaluations; for
+    results written before it, the per-seed figures ``summary.json`` keeps), the references and prompted results
+    ``summary.json`` keeps (inputs, measured by the registry's code), and ``sessions.json``. A figure edited by hand
+    in ``summary.md`` or ``summary.json`` does not survive it (tests/test_compare.py)."""
+    out = Path(out)
+    p = json.loads((out / "config.json").read_text())
+    saved = json.loads((out / "summary.json").read_text())
+    rows = read_rows(out / "metrics.csv")
+    if (out / FINAL_EVALS).exists():
+        precise = read_final_evals(out / FINAL_EVALS)
+    else:
+        precise = {task: {"start": s["precise_start"], "episodes": s["precise_episodes"],
+                          **{m: v.get("precise_per_seed") for m, v in s["methods"].items()}}
+                   for task, s in saved["summary"].items() if s.get("precise_episodes")}
+    prompted = {task: s["prompted"] for task, s in saved["summary"].items() if "prompted" in s}
+    return render(p, rows, saved["references"], precise, prompted, read_sessions(out))
 
 
 def resolved_algorithms(p: dict) -> dict:
@@ -766,13 +1149,24 @@ def main(argv=None) -> int:
     out = Path(p["out"])
     if out.exists() and not out.is_dir():
         parser.error(f"--out {out} is a file, not a directory; choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
     cfg_path = out / "config.json"
-    if cfg_path.exists():
+    whole = p  # the plan the report covers
+    if args.resume:
+        try:
+            whole = resumed_plan(p, cfg_path)
+        except SystemExit as e:
+            parser.error(str(e.code).removeprefix("error: "))
+    elif p.get("overview") and args.tasks:
+        # A piece of a many-task preset: the plan saved (and reported) is the preset's whole, so the other pieces
+        # follow with --resume --tasks ...
+        whole = {**plan(argparse.Namespace(**{**vars(args), "tasks": None})), "out": p["out"]}
+    out.mkdir(parents=True, exist_ok=True)
+    if not args.resume and cfg_path.exists():
         old = json.loads(cfg_path.read_text())
-        if old["runs"] != p["runs"]:
+        if old["runs"] != whole["runs"]:
             print(f"note: {cfg_path} held a different plan; runs that match keep their results")
-    cfg_path.write_text(json.dumps(p, indent=2))
+    if not args.resume:
+        cfg_path.write_text(json.dumps(whole, indent=2))
     t0 = time.time()
     from archer_gym.oracles.llm import OracleError
 
@@ -780,9 +1174,14 @@ def main(argv=None) -> int:
         prompted_evals(p, progress=not args.no_progress)
     except OracleError as e:
         parser.error(f"--prompted {p['prompted']['model']}: {e}")
-    execute(p, progress=not args.no_progress)
-    final_evals(p, progress=not args.no_progress)
-    report(p)
+    started = time.time()
+    try:
+        execute(p, progress=not args.no_progress)
+        final_evals(p, progress=not args.no_progress)
+    finally:  # an interrupted piece's hours count too
+        if whole.get("overview"):
+            record_session(out, started, p)
+    report(whole)
     print((out / "summary.md").read_text())
     print(f"wrote {out}/metrics.csv, summary.md, curves.png, config.json ({time.time() - t0:.0f}s)")
     return 0

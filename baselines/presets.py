@@ -69,6 +69,36 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'baselines.presets' has no attribute {name!r}")
 
 
+#: The ``standard`` preset's budget per task, in trajectories per run (each run of each method and seed), with its
+#: curve points (``eval_every``, ``eval_episodes``) and the episodes of the final actors' evaluation. Chosen from
+#: per-task costs measured on 2 shared CPU cores (docs/results/standard/BUDGET.md, ``baselines/standard_costs.py``) so
+#: that the whole preset (10 tasks x the default methods x 3 seeds, with each task's SFT start and critic warm-up)
+#: fits in an afternoon on 2 cores; the projection per task is in BUDGET.md.
+#: The turn caps are the registry's (archer_gym/registry.py; not changed here): 20 for the Twenty Questions tasks and
+#: GuessMyCity, 50 Detective, 10 WebShop and CarDealer, 6 Wordle, 100 Maze, MazePO and ChessEndgame.
+STANDARD_BUDGETS: dict[str, dict[str, int]] = {
+    # 128 trajectories is 2 iterations of 64: what the costly tasks afford (every start point builds an SFT actor and
+    # a critic warm-up; 27 runs a task); the cheap ones (short episodes) get 256. Curve points at 0, half-way and the
+    # end; each final actor and the SFT start again over ``final_episodes`` sampled episodes (the overview's scores).
+    # The long-episode tasks (turn cap 100: MazePO, ChessEndgame; 50: Detective) take fewer eval episodes: one of their
+    # episodes costs up to 10x a 10-turn task's. BUDGET.md has the measurements and the projection.
+    "twenty_questions_subset": {"trajectories": 256, "eval_every": 128, "eval_episodes": 50, "final_episodes": 100},
+    "twenty_questions": {"trajectories": 128, "eval_every": 64, "eval_episodes": 50, "final_episodes": 100},
+    "guess_my_city": {"trajectories": 128, "eval_every": 64, "eval_episodes": 50, "final_episodes": 100},
+    "detective": {"trajectories": 128, "eval_every": 64, "eval_episodes": 20, "final_episodes": 50},
+    "webshop": {"trajectories": 128, "eval_every": 64, "eval_episodes": 50, "final_episodes": 100},
+    "wordle": {"trajectories": 256, "eval_every": 128, "eval_episodes": 50, "final_episodes": 100},
+    "maze": {"trajectories": 128, "eval_every": 64, "eval_episodes": 50, "final_episodes": 100},
+    "maze_po": {"trajectories": 128, "eval_every": 64, "eval_episodes": 20, "final_episodes": 50},
+    "car_dealer": {"trajectories": 128, "eval_every": 64, "eval_episodes": 50, "final_episodes": 100},
+    "chess_endgame": {"trajectories": 128, "eval_every": 64, "eval_episodes": 20, "final_episodes": 50},
+}
+
+#: Discount factors as the ArCHer paper used them (Zhou et al. 2024, Appendix: 0.95, Detective 0.98, WebShop 0.9),
+#: applied to every method that has one (its registry ``gamma`` field); the tasks the paper did not run (Wordle, the
+#: mazes, CarDealer, ChessEndgame: LMRL-Gym's) keep the methods' default, 0.95.
+PAPER_GAMMA = {"detective": {"gamma": 0.98}, "webshop": {"gamma": 0.9}}
+
 PRESETS: dict[str, dict] = {
     "quick": {
         "description": "CPU, tiny embedded models, TwentyQuestionsSubset-v0, the default methods, 3 seeds",
@@ -117,11 +147,27 @@ PRESETS: dict[str, dict] = {
             "filtered_bc": {"lr": 1e-5},
         },
         # gamma 0.95 everywhere but Detective 0.98 and WebShop 0.9; WebShop collects 512 per iteration.
-        "task_algo_args": {
-            "detective": {"gamma": 0.98},
-            "webshop": {"gamma": 0.9},
-        },
+        "task_algo_args": PAPER_GAMMA,
         "task_train": {"webshop": {"rollout_trajectories": 512}},
+    },
+    "standard": {
+        "description": "CPU, tiny embedded models, every registered task, the default methods, 3 seeds, a budget per "
+                       "task (STANDARD_BUDGETS) so the whole fits in an afternoon on 2 cores; resumable and runnable "
+                       "in pieces (--resume [--tasks ...]); summary.md starts with the overview of normalised scores",
+        "tasks": list(TASKS),
+        "methods": None,  # every algorithm registered with compare=True
+        "seeds": [0, 1, 2],
+        "trajectories": 512,  # a task missing from STANDARD_BUDGETS gets the quick preset's budget
+        "task_trajectories": {t: b["trajectories"] for t, b in STANDARD_BUDGETS.items()},
+        "train": {"rollout_trajectories": 64, "num_envs": 32, "eval_every": 128, "eval_episodes": 100,
+                  "actor": "tiny", "critic": "tiny", "device": "cpu"},
+        "task_train": {t: {"eval_every": b["eval_every"], "eval_episodes": b["eval_episodes"]}
+                       for t, b in STANDARD_BUDGETS.items()},
+        "final_episodes": 200,
+        "task_final_episodes": {t: b["final_episodes"] for t, b in STANDARD_BUDGETS.items()},
+        "algo_args": tuned_algo_args(),  # tuned on TwentyQuestionsSubset (baselines/sweep.py): not per task
+        "task_algo_args": PAPER_GAMMA,
+        "overview": True,  # summary.md: the overview table, one panel per task, settings and provenance
     },
 }
 
