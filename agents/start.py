@@ -15,6 +15,7 @@ from agents.algos import build_algorithm
 from agents.buffer import ReplayBuffer
 from agents.config import TrainConfig
 from agents.models import autocast
+from agents.policy import SAMPLER_VERSION
 from agents.rollout import EpisodeSpec, collect
 from agents.sft import cache_root, load_sft_actor, run_sft
 
@@ -28,9 +29,10 @@ START_SEED = 900_000_000  # env seeds of the start data: apart from every traini
 def start_data(cfg: TrainConfig, actor, sft_dir: Path, progress: bool = False) -> list:
     """``cfg.start_episodes`` episodes of the SFT actor (temperature 1, train split), collected once per SFT actor
     and cached as JSONL under ``$ARCHER_GYM_CACHE/start/<key>/``: the data a critic is warmed up on."""
-    # micro_batch sets the order in which the sampler draws its random numbers, so it is part of what the data is.
+    # micro_batch and prefix reuse set the order in which the sampler draws its random numbers, so they are part of
+    # what the data is, as is the sampler's own version.
     key = hashlib.sha256(json.dumps([cfg.sft.key(), cfg.env_id, cfg.start_episodes, cfg.num_envs, START_SEED,
-                                     cfg.model.micro_batch],
+                                     cfg.model.micro_batch, cfg.model.prefix_rows(), SAMPLER_VERSION],
                                     sort_keys=True).encode()).hexdigest()[:16]
     path = cache_root() / "start" / key / "episodes.jsonl"
     if path.exists():
@@ -62,7 +64,7 @@ def warm_start_critic(cfg: TrainConfig, learner, actor, sft_dir: Path, progress:
     if learner.cfg.warmup_target != "td":  # only when set: the default's key (and cached critics) stay as they were
         critic_cfg["warmup_target"] = learner.cfg.warmup_target
     key = hashlib.sha256(json.dumps([cfg.sft.key(), model, critic_cfg, steps, "start-data", cfg.start_episodes,
-                                     CRITIC_WARMUP_VERSION],
+                                     CRITIC_WARMUP_VERSION, SAMPLER_VERSION],
                                     sort_keys=True).encode()).hexdigest()[:16]
     gen = torch.Generator(device=actor.device).manual_seed(0)
     sample_actions = lambda obs: actor.sample(obs, generator=gen).texts  # noqa: E731

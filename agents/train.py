@@ -72,6 +72,8 @@ MODEL_OPTIONS = {
     "critic_action_pooling": {"choices": ACTION_POOLINGS},
     "micro_batch": {"help": "rows per length-sorted pass of the actor and critic (-1: 16 on the CPU, the whole batch "
                             "on a GPU; 0: the whole batch)"},
+    "prefix_cache_rows": {"help": "rows of a sampling call whose keys and values are kept for the next call's prompts "
+                                  "that extend them (-1: 128 on the CPU, off on a GPU; 0: off)"},
     "max_new_tokens": {"type": positive_int},
     "max_prompt_tokens": {"type": positive_int},
     **{k: {"type": nonnegative_int} for k in ("critic_layers", "critic_embd", "critic_heads")},

@@ -199,3 +199,98 @@ def test_filter_logits_top_k_top_p():
     assert torch.isfinite(nucleus[0, :2]).all() and torch.isinf(nucleus[0, 2:]).all()
     # top_p tiny still keeps the most likely token.
     assert torch.isfinite(filter_logits(logits, temperature=1.0, top_k=0, top_p=1e-6)[0, 0])
+
+
+# ---- prefix reuse across sampling calls (PrefixStore) ---------------------------------------------------------------
+
+
+def test_prefix_store_match_by_hand():
+    from agents.policy import PrefixStore
+
+    store = PrefixStore()
+    store.ids = [torch.tensor([1, 2, 3, 4]), torch.tensor([1, 2, 9])]
+    # The longest kept prefix wins; a prompt never reuses its own last token (its logits must be computed).
+    assert store.match([[1, 2, 3, 4, 5], [1, 2, 9, 9], [7, 1], [1, 2, 3], [1]]) == [(0, 4), (1, 3), (-1, 0), (0, 2),
+                                                                                    (-1, 0)]
+    assert PrefixStore().match([[1, 2]]) == [(-1, 0)]
+
+
+def converse(actor, turns, seed):
+    """Three dialogues played ``turns`` turns: each observation is the last one, the sampled utterance and a reply,
+    as an env writes it. Returns every call's SampleOutput and the widths of the model's first forward per call."""
+    widths = []
+    handle = actor.model.register_forward_pre_hook(lambda m, args, kwargs: widths.append(kwargs["input_ids"].shape[1]),
+                                                   with_kwargs=True)
+    gen = torch.Generator().manual_seed(seed)
+    obs = [INSTRUCTION + "\n\n", "Guess my city. The city is somewhere on Earth.\n\n", INSTRUCTION + "\n\nIs it?\nNo.\n"]
+    outs, firsts = [], []
+    try:
+        for t in range(turns):
+            before = len(widths)
+            out = actor.sample(obs, generator=gen)
+            firsts.append(widths[before])
+            outs.append(out)
+            obs = [o + text + "\n" + ("Yes." if (t + i) % 2 else "No.") + "\n" for i, (o, text) in enumerate(zip(obs, out.texts))]
+    finally:
+        handle.remove()
+    return outs, firsts
+
+
+def test_prefix_reuse_samples_what_a_full_prefill_samples(tokenizer):
+    """Each turn's prompt extends the last call's sequences: with reuse, only the new turn's tokens are fed, and the
+    utterances and their log-probs are those of prefilling the whole prompt (same seed, same batch)."""
+    plain, _ = converse(make_actor(tokenizer, max_new_tokens=6, prefix_cache_rows=0), 5, seed=3)
+    actor = make_actor(tokenizer, max_new_tokens=6)
+    reused, firsts = converse(actor, 5, seed=3)
+    for a, b in zip(plain, reused):
+        assert a.prompt_ids == b.prompt_ids and a.action_ids == b.action_ids and a.texts == b.texts
+        for x, y in zip(a.log_probs, b.log_probs):
+            torch.testing.assert_close(x, y, atol=1e-5, rtol=0)
+    longest = [max(len(p) for p in out.prompt_ids) for out in reused]
+    assert firsts[0] == longest[0]  # nothing kept yet: the whole prompt
+    # Later turns feed the new part only (the utterance's tail and the reply): under half the prompts' tokens in all.
+    assert all(f < n for f, n in zip(firsts[1:], longest[1:])) and sum(firsts[1:]) < sum(longest[1:]) / 2, (firsts,
+                                                                                                       longest)
+
+
+def test_prefix_store_emptied_when_weights_change(tokenizer):
+    """An optimizer step moves the weights: the kept keys and values are stale and must not be reused."""
+    actor = make_actor(tokenizer, max_new_tokens=6)
+    converse(actor, 2, seed=0)
+    assert actor._prefixes.ids
+    opt = torch.optim.SGD(actor.parameters(), lr=0.5)
+    logp, mask = actor.log_probs([[1, 2, 3]], [[4, 5]])
+    (-(logp * mask).sum()).backward()
+    opt.step()
+    assert actor._prefix_store().ids == []
+    fresh = make_actor(tokenizer, max_new_tokens=6, prefix_cache_rows=0)
+    fresh.load_state_dict(actor.state_dict())
+    a, _ = converse(actor, 3, seed=1)
+    b, _ = converse(fresh, 3, seed=1)
+    assert [o.action_ids for o in a] == [o.action_ids for o in b]
+
+
+def test_copied_actor_starts_without_prefixes(tokenizer):
+    import copy
+
+    actor = make_actor(tokenizer, max_new_tokens=4)
+    converse(actor, 2, seed=0)
+    assert actor._prefixes.ids and copy.deepcopy(actor)._prefixes.ids == []
+    with pytest.raises(ValueError, match="prefix_cache_rows"):
+        make_actor(tokenizer, prefix_cache_rows=-1)
+
+
+def test_draw_follows_the_distribution_and_never_draws_a_zero():
+    from agents.policy import draw
+
+    probs = torch.tensor([[0.0, 0.5, 0.0, 0.3, 0.2, 0.0]]).repeat(20_000, 1)
+    probs[:, 1] *= 3  # unnormalised rows are normalised: 1.5, 0.3, 0.2 of 2.0
+    tokens = draw(probs, torch.Generator().manual_seed(0))
+    counts = torch.bincount(tokens, minlength=6).double() / len(tokens)
+    assert counts[[0, 2, 5]].sum() == 0
+    # Binomial standard error at 20,000 draws is at most 0.0036: 4 of them.
+    torch.testing.assert_close(counts[[1, 3, 4]], torch.tensor([0.75, 0.15, 0.10], dtype=torch.float64),
+                               atol=0.015, rtol=0)
+    # A row whose whole mass is on its last token, and one on its first, at the edges of the inverse.
+    edge = torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]).repeat(1000, 1)
+    assert draw(edge, torch.Generator().manual_seed(1)).tolist() == [2, 0] * 1000
