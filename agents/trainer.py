@@ -19,7 +19,10 @@ while training), seconds (training wall-clock, evaluation excluded), train_retur
 iterations since the last row), eval_return / eval_return_ci95 / eval_success / eval_turns / eval_by_target (greedy;
 the last a JSON object of the mean return per eval target),
 eval_sampled_return / eval_sampled_ci95 / eval_sampled_success (temperature 1), then the
-algorithm's update statistics averaged since the last row (losses, advantage, entropy, ...). The same numeric columns
+algorithm's update statistics averaged since the last row (losses, advantage, entropy, ...), and where the time went,
+cumulative seconds like ``seconds``: rollout_seconds (collecting the training episodes), update_seconds (the
+algorithm's updates; seconds = rollout_seconds + update_seconds), eval_seconds (every evaluation so far, this row's
+included), and an algorithm's own split of its update where it reports one (ArCHer: critic_seconds, actor_seconds). The same numeric columns
 go, against trajectories, to TensorBoard (``tb/``) when it is installed, and to Weights & Biases when asked
 (``report_to=("wandb",)``, ``--report-to wandb``; see agents/reporting.py), with the first greedy eval episode of each
 evaluation turn by turn (the viewer's table, agents/view.py: utterance, reply, reward and, with a critic, Q, V, A) as
@@ -160,6 +163,7 @@ class Trainer:
         self.counts = Counts()
         self.iteration = 0
         self.seconds = 0.0
+        self.phase_seconds: dict[str, float] = {}  # cumulative seconds per phase (metrics.csv's *_seconds columns)
         self.rows: list[dict] = []
         self.pending: dict[str, list[float]] = {}
         self.next_eval = 0
@@ -200,6 +204,7 @@ class Trainer:
     # ------------------------------------------------------------------ state
     def _state(self) -> dict:
         state = {"counts": asdict(self.counts), "iteration": self.iteration, "seconds": self.seconds,
+                 "phase_seconds": self.phase_seconds,
                  "rows": self.rows, "pending": self.pending, "next_eval": self.next_eval,
                  "algo_rng": self.algo.rng_state()}
         if self.world > 1:  # every rank's own acting stream, so a resumed multi-process run continues them
@@ -226,6 +231,7 @@ class Trainer:
                                 files=files)
         self.counts = Counts(**state["counts"])
         self.iteration, self.seconds = state["iteration"], state["seconds"]
+        self.phase_seconds = state.get("phase_seconds", {})  # (checkpoints before the phase columns had none)
         self.rows, self.pending, self.next_eval = state["rows"], state["pending"], state["next_eval"]
         self.algo.set_rng_state(state["algo_rng"])
         if self.world > 1:
@@ -250,7 +256,11 @@ class Trainer:
         drop_evaluations(self.out, keep={row["trajectories"] for row in self.rows})
 
     # ------------------------------------------------------------------ loop
+    def _add_seconds(self, phase: str, seconds: float) -> None:
+        self.phase_seconds[phase] = self.phase_seconds.get(phase, 0.0) + seconds
+
     def evaluate(self) -> dict:
+        started = time.perf_counter()
         row = {"algo": self.cfg.algo, "env_id": self.cfg.env_id, "seed": self.cfg.seed, "iteration": self.iteration,
                **asdict(self.counts), "seconds": round(self.seconds, 2)}
         row["train_return"] = float(np.mean(self.pending.pop("train_return", [float("nan")])))
@@ -273,6 +283,8 @@ class Trainer:
                 row["eval_by_target"] = json.dumps({t: round(v, 3) for t, v in res["per_target"].items()})
         row.update({k: float(np.mean(v)) for k, v in sorted(self.pending.items())})
         self.pending = {}
+        self._add_seconds("eval_seconds", time.perf_counter() - started)  # (the viewer files below not counted)
+        row.update({k: round(v, 2) for k, v in sorted(self.phase_seconds.items())})
         self.rows.append(row)
         if self.main:
             write_csv_atomic(self.out / "metrics.csv", self.rows)
@@ -359,10 +371,15 @@ class Trainer:
                 episodes, counts = self._collect(n)
                 if self.buffer is not None:
                     self.buffer.add_episodes(episodes)
+                t1 = time.perf_counter()
                 stats = self._update(episodes)
                 self.iteration += 1
                 self.counts.add(counts)
                 self.seconds += time.perf_counter() - t0
+                self._add_seconds("rollout_seconds", t1 - t0)
+                self._add_seconds("update_seconds", time.perf_counter() - t1)
+                for k in [k for k in stats if k.endswith("_seconds")]:  # an algorithm's own split of its update
+                    self._add_seconds(k, stats.pop(k))
                 self.pending.setdefault("train_return", []).append(float(np.mean([e.ret for e in episodes])))
                 for k, v in stats.items():
                     if v == v:  # skip NaN (e.g. actor losses during critic warm-up)

@@ -1,5 +1,6 @@
 """Agent core on the toy task: rollout counts and equivalence, replay buffer, trainer resume, CLI errors."""
 
+import dataclasses
 import math
 from unittest import mock
 
@@ -217,10 +218,28 @@ def test_resumed_run_equals_uninterrupted(cache, tmp_path, algo):
     assert part.counts.trajectories == 48
     resumed = Trainer(_cfg(tmp_path, algo, "part"), resume=True, progress=False).train()
     def strip(rows):  # wall-clock differs; NaN (no training yet at row 0) compares unequal to itself
-        return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items() if k != "seconds"}
+        return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items() if not k.endswith("seconds")}
                 for r in rows]
     assert strip(resumed) == strip(full)
     assert [r["trajectories"] for r in full] == [0, 32, 64]
+
+
+def test_rows_say_where_the_time_went(cache, tmp_path):
+    """metrics.csv's cumulative phase seconds: rollout + update make up ``seconds``, evaluation is counted apart and
+    grows with every row, and ArCHer's critic and actor split its update (no actor time in its critic-only first
+    iteration)."""
+    cfg = dataclasses.replace(_cfg(tmp_path, "archer", "t"), eval_every=16)
+    first = Trainer(cfg, progress=False).train(max_iterations=1)[-1]
+    assert first["trajectories"] == 16 and first["actor_seconds"] == 0.0 and first["critic_seconds"] > 0
+    rows = Trainer(cfg, resume=True, progress=False).train()
+    assert [r["trajectories"] for r in rows] == [0, 16, 32, 48, 64]
+    for r in rows[1:]:
+        assert r["rollout_seconds"] > 0 and r["update_seconds"] > 0
+        assert abs(r["rollout_seconds"] + r["update_seconds"] - r["seconds"]) <= 0.02
+        assert r["critic_seconds"] + r["actor_seconds"] <= r["update_seconds"] + 0.01
+    assert rows[-1]["actor_seconds"] > 0
+    evals = [r["eval_seconds"] for r in rows]
+    assert all(b > a > 0 for a, b in zip(evals, evals[1:])), evals  # resumed: counts on from the checkpoint
 
 
 def test_existing_run_needs_resume(cache, tmp_path):
@@ -242,7 +261,7 @@ def test_config_errors_name_the_choices():
 
 
 def _strip(rows):  # wall-clock differs; NaN (no training yet at row 0) compares unequal to itself
-    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items() if k != "seconds"}
+    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items() if not k.endswith("seconds")}
             for r in rows]
 
 

@@ -75,6 +75,7 @@ config field:
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -230,11 +231,14 @@ class Archer(ActorAlgorithm):
         return self.actor.build_prompt_ids([t.observation for t in picked]), [t.action_ids for t in picked], adv
 
     def update(self, episodes, buffer, iteration: int) -> dict[str, float]:
+        started = time.perf_counter()
         stats = self.learner.update(buffer, self.fresh_actions)
         stats.update(pg_loss=float("nan"), advantage_mean=float("nan"), advantage_std=float("nan"),
-                     entropy=float("nan"), baseline_loss=float("nan"), kl_sft=float("nan"))
+                     entropy=float("nan"), baseline_loss=float("nan"), kl_sft=float("nan"),
+                     critic_seconds=time.perf_counter() - started, actor_seconds=0.0)
         if iteration < self.cfg.warmup_iterations:
             return stats
+        started = time.perf_counter()
         acc = {k: [] for k in ("pg_loss", "entropy", "baseline_loss", "advantage_mean", "advantage_std", "kl_sft")}
         for _ in range(self.cfg.actor_updates):
             prompts, action_ids, adv = self.actor_batch(buffer, episodes)
@@ -262,6 +266,7 @@ class Archer(ActorAlgorithm):
             acc["pg_loss"].append(loss.item())
             acc["entropy"].append(masked_mean(scores.entropy, scores.mask).item())
         stats.update({k: float(np.mean(v)) for k, v in acc.items() if v})
+        stats["actor_seconds"] = time.perf_counter() - started  # (its fresh samples and their critic scores included)
         return stats
 
     def modules(self):
