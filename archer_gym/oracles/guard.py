@@ -33,6 +33,8 @@ _HOMOGLYPHS = str.maketrans({
 })
 #: Endings that turn a place or thing into an adjective or people ("Paris" -> "Parisian", "Rome" -> "Roman").
 _DEMONYM_ENDINGS = ("ian", "ean", "an", "ese", "ish", "ite", "er", "ers", "ans", "ians", "i", "ic", "ine")
+_ENDINGS = frozenset(_DEMONYM_ENDINGS)
+_ENDING_LENGTHS = tuple(sorted({len(e) for e in _DEMONYM_ENDINGS}))
 
 
 def fold(text: str) -> str:
@@ -108,9 +110,9 @@ def _disguised_mention(text: str, names: tuple[str, ...]) -> bool:
     readings = _readings(text)
     if not readings.isdisjoint(forms):
         return True
-    # A reading that is a stem and one demonym ending ("parisian"): look the reading's head up among the stems for
-    # each ending it has, rather than try every stem against every reading.
-    return any(r.endswith(ending) and r[:-len(ending)] in stems for r in readings for ending in _DEMONYM_ENDINGS)
+    # A reading that is a stem and one demonym ending ("parisian"): cut each ending length off the reading and look
+    # both parts up, rather than try every stem against every reading.
+    return any(r[-n:] in _ENDINGS and r[:-n] in stems for r in readings for n in _ENDING_LENGTHS)
 
 
 # --------------------------------------------------------------------------- amounts of money
