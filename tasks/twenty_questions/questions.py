@@ -140,6 +140,7 @@ class KnowledgeBase:
             self._keywords += [(k, a.name, True) for k in a.keywords]
             self._keywords += [(k, a.name, False) for k in a.inverse_keywords]
         self._parsed: dict[str, Parsed] = {}  # question -> what it asks (see parse)
+        self._variant_tokens = {word: [tokenize(name) for name in names] for word, names in self.variants.items()}
 
     # ------------------------------------------------------------------ lookup
     def attribute(self, name: str) -> Attribute:
@@ -147,13 +148,14 @@ class KnowledgeBase:
 
     def resolve(self, name: str) -> str | None:
         """Canonical word named by ``name`` (any variant, any case), or None."""
+        if isinstance(name, str) and name in self.variants:
+            return name  # a canonical word names itself (the oracle is asked about one at every turn)
         return self._names.get(tuple(tokenize(str(name))))
 
     def mentions(self, text: str, word: str) -> bool:
         """Whether ``text`` names ``word`` or a variant as whole words (used to stop leaks)."""
         tokens = tokenize(text)
-        for name in self.variants[word]:
-            n = tokenize(name)
+        for n in self._variant_tokens[word]:
             if any(tokens[i: i + len(n)] == n for i in range(len(tokens) - len(n) + 1)):
                 return True
         return False
