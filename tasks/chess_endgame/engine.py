@@ -288,6 +288,23 @@ class Defender:
         return best_move
 
 
+def _screens(white: dict[int, int], occupied: int, bk: int) -> int:
+    """White's squares whose piece alone stands between a white queen, rook or bishop and the king on ``bk``, on a
+    line that piece moves along: lifting it would give check. (Black has nothing but the king, so whatever stands
+    between is White's.)"""
+    out = 0
+    for sq, kind in white.items():
+        if kind not in (chess.QUEEN, chess.ROOK, chess.BISHOP) or not chess.BB_RAYS[sq][bk]:
+            continue
+        straight = chess.square_file(sq) == chess.square_file(bk) or chess.square_rank(sq) == chess.square_rank(bk)
+        if (kind == chess.ROOK and not straight) or (kind == chess.BISHOP and straight):
+            continue
+        between = chess.between(sq, bk) & occupied
+        if chess.popcount(between) == 1:
+            out |= between
+    return out
+
+
 _LONE_KING_KINDS = frozenset({chess.KING, chess.QUEEN, chess.ROOK, chess.BISHOP, chess.KNIGHT})
 
 
@@ -342,17 +359,15 @@ def _white_mates_lone_king(white: dict[int, int], occupied: int, bk: int) -> boo
     king_bb = chess.BB_SQUARES[bk]
     board_occ = occupied | king_bb
     escapes = chess.BB_KING_ATTACKS[bk]
+    screens = _screens(white, board_occ, bk)
     for sq, kind in white.items():
-        without = board_occ & ~chess.BB_SQUARES[sq]
         targets = _attack(kind, sq, board_occ) & ~occupied & ~king_bb
         if kind == chess.KING:
             targets &= ~escapes  # the kings never stand side by side
         # a move of this piece gives check if it lands on a square from which it sees the king, or if lifting it
         # opens a line of another piece onto the king (then every move of it is tried)
-        discovers = any(kind2 in (chess.QUEEN, chess.ROOK, chess.BISHOP) and _attack(kind2, sq2, without) & king_bb
-                        for sq2, kind2 in white.items() if sq2 != sq)
-        if not discovers:
-            targets &= _attack(kind, bk, without) if kind != chess.KING else 0
+        if not screens & chess.BB_SQUARES[sq]:
+            targets &= _attack(kind, bk, board_occ & ~chess.BB_SQUARES[sq]) if kind != chess.KING else 0
         for to in chess.scan_forward(targets):
             moved = dict(white)
             del moved[sq]
