@@ -177,6 +177,7 @@ class Game:
         self._suspect_words = {sid: _words(s.aliases + (s.name,)) for sid, s in SUSPECTS.items()}
         self._alias_phrases = {tid: frozenset(" ".join(normalize(a)) for a in t.aliases) for tid, t in self.things.items()}
         self._keys = frozenset(t.key for t in self.things.values() if t.key)
+        self._valid_by_state: dict[tuple, list[str]] = {}  # State.key() -> its valid actions (see valid_actions)
         self.state = State(
             room=START_ROOM,
             where={tid: t.location for tid, t in self.things.items()},
@@ -435,14 +436,21 @@ class Game:
         return out
 
     def valid_actions(self) -> list[str]:
-        """Commands that change the game state from here (location, objects, score, or the end)."""
+        """Commands that change the game state from here (location, objects, score, or the end). They depend only on
+        what :meth:`State.key` holds (the notebook is only ever written), so they are worked out once per state of
+        the game: a command that changes nothing (a look, a second examine, a command not understood) leaves the
+        state, and so its valid actions, as they were (issue 19)."""
         if self.state.done:
             return []
-        out = []
-        here = self.scope(self.state)
-        for cmd in self.candidate_actions():
-            trial = self.state.copy()
-            self._run(trial, cmd, here)
-            if not trial.same_key(self.state):
-                out.append(cmd)
-        return out
+        key = self.state.key()
+        known = self._valid_by_state.get(key)
+        if known is None:
+            known = []
+            here = self.scope(self.state)
+            for cmd in self.candidate_actions():
+                trial = self.state.copy()
+                self._run(trial, cmd, here)
+                if not trial.same_key(self.state):
+                    known.append(cmd)
+            self._valid_by_state[key] = known
+        return list(known)
