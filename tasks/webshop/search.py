@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import os
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Sequence
 
@@ -83,6 +84,7 @@ class SearchIndex:
         self._postings: _Postings | None = None
         self._stems: dict[str, tuple[str, ...]] = {}
         self._stemmer: sqlite3.Connection | None = None
+        self._lock = threading.Lock()  # the stemmer's table and the postings' first load, for envs in threads
 
     def _connection(self) -> sqlite3.Connection:
         # One connection per process: a connection inherited through fork() must not be reused.
@@ -120,21 +122,24 @@ class SearchIndex:
         """The index terms FTS5's tokenizer makes of one query word (its porter stem), asked of SQLite once."""
         terms = self._stems.get(word)
         if terms is None:
-            if self._stemmer is None:
-                self._stemmer = sqlite3.connect(":memory:", check_same_thread=False)
-                self._stemmer.execute("CREATE VIRTUAL TABLE t USING fts5(x, tokenize='porter unicode61')")
-                self._stemmer.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, 'instance')")
-            with self._stemmer:
-                self._stemmer.execute("INSERT INTO t(rowid, x) VALUES (1, ?)", (word,))
-                terms = tuple(r[0] for r in self._stemmer.execute("SELECT term FROM v ORDER BY offset"))
-                self._stemmer.execute("DELETE FROM t")
+            with self._lock:
+                if self._stemmer is None:
+                    self._stemmer = sqlite3.connect(":memory:", check_same_thread=False)
+                    self._stemmer.execute("CREATE VIRTUAL TABLE t USING fts5(x, tokenize='porter unicode61')")
+                    self._stemmer.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, 'instance')")
+                with self._stemmer:
+                    self._stemmer.execute("INSERT INTO t(rowid, x) VALUES (1, ?)", (word,))
+                    terms = tuple(r[0] for r in self._stemmer.execute("SELECT term FROM v ORDER BY offset"))
+                    self._stemmer.execute("DELETE FROM t")
             if len(self._stems) < STEM_CACHE_SIZE:
                 self._stems[word] = terms
         return terms
 
     def _postings_loaded(self) -> "_Postings":
         if self._postings is None:
-            self._postings = _Postings.load(self.path, self._connection())
+            with self._lock:
+                if self._postings is None:
+                    self._postings = _Postings.load(self.path, self._connection())
         return self._postings
 
     def close(self) -> None:
