@@ -189,9 +189,9 @@ class TextGameEnv(gym.Env[str, str]):
         self._shown_of: list[str] | None = None  # the history list that _shown was cleaned from (history_as_shown)
         self._shown: list[str] = []
         self._exchanges: list[tuple[str, str]] = []  # (action, reply) of every turn, oldest first
-        # every chat message so far, in order (see messages()); kept as the episode goes, since every step's info
-        # carries the messages, and never handed out (messages() copies each)
-        self._chat: list[dict[str, str]] = [{"role": "system", "content": ""}]
+        # (role, content) of every chat message so far, in order (see messages()); kept as the episode goes, since
+        # every step's info carries the messages
+        self._chat: list[tuple[str, str]] = [("system", "")]
         self._turn = 0
         self._return = 0.0
         self._done = True
@@ -275,7 +275,7 @@ class TextGameEnv(gym.Env[str, str]):
 
         Texts are in :data:`CHARSET`, as in the observation. :meth:`observation_from_messages` renders the
         observation back from them."""
-        return list(map(dict.copy, self._chat))
+        return [{"role": role, "content": content} for role, content in self._chat]
 
     def observation_from_messages(self, messages: Sequence[dict[str, str]]) -> str:
         """The text observation the env showed at the end of ``messages`` (a list :meth:`messages` returned):
@@ -317,10 +317,10 @@ class TextGameEnv(gym.Env[str, str]):
         self._return = 0.0
         self._done = False
         self._on_reset(self._target)
-        self._chat = [{"role": "system", "content": clean_text(self.instruction(), MAX_OBSERVATION_LENGTH)}]
+        self._chat = [("system", clean_text(self.instruction(), MAX_OBSERVATION_LENGTH))]
         opening = clean_text(self.chat_view(), MAX_OBSERVATION_LENGTH)  # the state shown before the first turn
         if opening:
-            self._chat.append({"role": "user", "content": opening})
+            self._chat.append(("user", opening))
         return self.observation(), {"turn": 0, "success": False, "reply": "", "invalid_action": False,
                                     "messages": self.messages()}
 
@@ -353,9 +353,8 @@ class TextGameEnv(gym.Env[str, str]):
         self._return += res.reward
         self._history.extend(res.history_lines)
         self._exchanges.append((text, res.reply))
-        self._chat.append({"role": "assistant", "content": text})
-        # after the turn: its view is the new state
-        self._chat.append({"role": "user", "content": self._chat_user_message(res.reply)})
+        self._chat.append(("assistant", text))
+        self._chat.append(("user", self._chat_user_message(res.reply)))  # after the turn: its view is the new state
         terminated = bool(res.terminated)
         truncated = (not terminated) and self._turn >= self.max_turns
         info = {"turn": self._turn, "success": bool(res.success), "reply": res.reply,
