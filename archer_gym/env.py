@@ -186,10 +186,12 @@ class TextGameEnv(gym.Env[str, str]):
         self.observation_space = observation_space()
         self._target: str | None = None
         self._history: list[str] = []
+        self._shown_of: list[str] | None = None  # the history list that _shown was cleaned from (history_as_shown)
+        self._shown: list[str] = []
         self._exchanges: list[tuple[str, str]] = []  # (action, reply) of every turn, oldest first
-        self._chat_system = ""  # the cleaned instruction of this episode
-        self._chat_opening = ""  # the state shown before the first turn ("" when there is none)
-        self._chat_users: list[str] = []  # the user message after every turn, oldest first
+        # (role, content) of every chat message so far, in order (see messages()); kept as the episode goes, since
+        # every step's info carries the messages
+        self._chat: list[tuple[str, str]] = [("system", "")]
         self._turn = 0
         self._return = 0.0
         self._done = True
@@ -232,7 +234,20 @@ class TextGameEnv(gym.Env[str, str]):
     def observation(self) -> str:
         """The instruction, then the history (see :func:`fit_observation` for the cut past ``MAX_OBSERVATION_LENGTH``)."""
         head = clean_text(self.instruction() + "\n\n", MAX_OBSERVATION_LENGTH)
-        return fit_observation(head, [clean_text(line, MAX_OBSERVATION_LENGTH) + "\n" for line in self._history])
+        return fit_observation(head, self.history_as_shown())
+
+    def history_as_shown(self) -> list[str]:
+        """The history lines as the observation shows them (cleaned, each ending in "\n"), oldest first. Each line is
+        cleaned once, when it is first shown, and kept: an episode's observation is the previous one plus a line or
+        two, so cleaning the whole history again every turn made a 100-turn episode quadratic (issue 19: MazePO-v0).
+        The history only grows within an episode (tasks append to it) and reset starts a new list, which is how a
+        stale copy is told apart. The caller must not change the list returned."""
+        if self._shown_of is not self._history:
+            self._shown_of, self._shown = self._history, []
+        shown = self._shown
+        for line in self._history[len(shown):]:
+            shown.append(clean_text(line, MAX_OBSERVATION_LENGTH) + "\n")
+        return shown
 
     def transcript_lines(self, action: str, reply: str) -> list[str]:
         """The history lines of one turn in a transcript observation, written by :attr:`turn_format`."""
@@ -260,13 +275,7 @@ class TextGameEnv(gym.Env[str, str]):
 
         Texts are in :data:`CHARSET`, as in the observation. :meth:`observation_from_messages` renders the
         observation back from them."""
-        out = [{"role": "system", "content": self._chat_system}]
-        if self._chat_opening:
-            out.append({"role": "user", "content": self._chat_opening})
-        for (action, _), user in zip(self._exchanges, self._chat_users):
-            out.append({"role": "assistant", "content": action})
-            out.append({"role": "user", "content": user})
-        return out
+        return [{"role": role, "content": content} for role, content in self._chat]
 
     def observation_from_messages(self, messages: Sequence[dict[str, str]]) -> str:
         """The text observation the env showed at the end of ``messages`` (a list :meth:`messages` returned):
@@ -308,9 +317,10 @@ class TextGameEnv(gym.Env[str, str]):
         self._return = 0.0
         self._done = False
         self._on_reset(self._target)
-        self._chat_users = []
-        self._chat_system = clean_text(self.instruction(), MAX_OBSERVATION_LENGTH)
-        self._chat_opening = clean_text(self.chat_view(), MAX_OBSERVATION_LENGTH)
+        self._chat = [("system", clean_text(self.instruction(), MAX_OBSERVATION_LENGTH))]
+        opening = clean_text(self.chat_view(), MAX_OBSERVATION_LENGTH)  # the state shown before the first turn
+        if opening:
+            self._chat.append(("user", opening))
         return self.observation(), {"turn": 0, "success": False, "reply": "", "invalid_action": False,
                                     "messages": self.messages()}
 
@@ -343,7 +353,8 @@ class TextGameEnv(gym.Env[str, str]):
         self._return += res.reward
         self._history.extend(res.history_lines)
         self._exchanges.append((text, res.reply))
-        self._chat_users.append(self._chat_user_message(res.reply))  # after the turn: its view is the new state
+        self._chat.append(("assistant", text))
+        self._chat.append(("user", self._chat_user_message(res.reply)))  # after the turn: its view is the new state
         terminated = bool(res.terminated)
         truncated = (not terminated) and self._turn >= self.max_turns
         info = {"turn": self._turn, "success": bool(res.success), "reply": res.reply,

@@ -104,6 +104,60 @@ def test_defender_takes_what_it_can_and_dodges_mate_in_one():
     assert d(chess.Board("8/8/8/4k3/4R3/8/8/7K b - - 0 1")).uci() == "e5e4"
 
 
+def _black_to_move_positions():
+    """Every position after one White move from every 25th shipped start (all four setups), then random lone-king
+    positions of other material (two queens, rook and bishop, bishop and knight, two knights), Black to move."""
+    boards = []
+    for fen in engine.load_positions()[::25]:
+        board = chess.Board(fen)
+        for move in board.legal_moves:
+            board.push(move)
+            boards.append(board.copy(stack=False))
+            board.pop()
+    rng = np.random.default_rng(5)
+    for setup in ("kQQK", "kRBK", "kBNK", "kNNK"):
+        for _ in range(60):
+            board = engine.random_position(setup, rng)
+            board.turn = chess.BLACK
+            if board.is_valid():
+                boards.append(board)
+    return boards
+
+
+def test_defender_on_bitboards_plays_the_general_defenders_move():
+    """Issue 19: the lone-king path reads positions on bitboards instead of pushing every White reply; its move is
+    the general path's in every position tried (1,500 here; 42,593 when it was written, none differing)."""
+    d = engine.Defender()
+    boards = _black_to_move_positions()
+    assert len(boards) > 1000
+    for board in boards:
+        white = engine._lone_king_white_pieces(board)
+        assert white is not None, board.fen()
+        assert d.choose_lone_king(board, white) == d.choose_general(board), board.fen()
+        assert d(board) == d.choose_general(board)
+
+
+def test_white_mates_lone_king_is_mate_in_one():
+    found = 0
+    for board in _black_to_move_positions()[::3]:
+        for move in list(board.legal_moves):
+            board.push(move)
+            white = {sq: board.piece_type_at(sq) for sq in chess.scan_forward(board.occupied_co[chess.WHITE])}
+            mates = engine._white_mates_lone_king(white, board.occupied_co[chess.WHITE], board.king(chess.BLACK))
+            assert mates == (engine.mate_in_one(board) is not None), board.fen()
+            found += mates
+            board.pop()
+    assert found > 50  # positions where White has a mate are among them
+
+
+def test_defender_takes_the_general_path_outside_lone_king_endings():
+    for fen in ("4k3/8/8/8/8/8/8/R3K3 b Q - 0 1",  # White may castle
+                "4k3/4p3/8/8/8/8/8/R3K3 b - - 0 1",  # Black has a pawn
+                "4k3/8/8/8/8/8/4P3/R3K3 b - - 0 1"):  # White has a pawn
+        assert engine._lone_king_white_pieces(chess.Board(fen)) is None
+    assert engine._lone_king_white_pieces(chess.Board("4k3/8/8/8/8/8/8/R3K3 b - - 0 1")) is not None
+
+
 def test_positions_are_lmrl_style_and_remade_by_the_generator():
     positions = engine.load_positions()
     assert len(positions) == 1000 and len(set(positions)) == 1000

@@ -100,6 +100,41 @@ def test_search_never_raises(world, text):
     assert len(hits) <= 50 and len(set(hits)) == len(hits)
 
 
+def test_numpy_bm25_ranks_exactly_as_sqlite(world):
+    """Issue 19: the numpy scoring gives SQLite FTS5's bm25 ranking, row for row, ties included: eval and train
+    instructions, their content words (the expert's queries), product titles, stemmed plurals, numbers, stop words."""
+    queries = []
+    for split in ("eval", "train"):
+        for goal_id in world.splits[split][:120]:
+            text = world.goal_by_id[goal_id].instruction
+            want = parse_instruction(text)
+            queries += [text, " ".join(w for w in want.words if w in want.content)]
+    queries += [p.title for p in world.products[::400]]
+    queries += ["shoes shoe shoeing", "size 8.5 9.5", "a the of for", "zzzz qqqq running", "x", ""]
+    for q in queries:
+        assert world.index.search(q, 50) == world.index.search_sql(q, 50), q
+    q = queries[0]
+    for limit in (0, 1, 3, 10, -1):
+        assert world.index.search(q, limit) == world.index.search_sql(q, limit), limit
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(max_size=120))
+def test_numpy_bm25_ranks_any_text_as_sqlite(world, text):
+    assert world.index.search(text, 50) == world.index.search_sql(text, 50)
+
+
+def test_numpy_bm25_on_a_tiny_index_and_after_pickling(tmp_path):
+    products = generate_catalog(per_category=2)
+    build_index(products, tmp_path / "idx.sqlite")
+    index = SearchIndex(tmp_path / "idx.sqlite")
+    queries = [p.title for p in products] + ["red shoes", "8.5", "for with and"]
+    assert [index.search(q, 5) for q in queries] == [index.search_sql(q, 5) for q in queries]
+    again = pickle.loads(pickle.dumps(index))  # reloads the postings from the .npz written beside the index
+    assert (tmp_path / "idx.sqlite.bm25.npz").exists()
+    assert [again.search(q, 5) for q in queries] == [index.search_sql(q, 5) for q in queries]
+
+
 # ----------------------------------------------------------------------------- goals
 def test_goal_splits_are_disjoint_and_fixed(world):
     train, eval_ = world.splits["train"], world.splits["eval"]

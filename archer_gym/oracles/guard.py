@@ -17,6 +17,7 @@ characters inside) and compares each with the amount. Not caught: a bare number 
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from decimal import Decimal
@@ -32,6 +33,8 @@ _HOMOGLYPHS = str.maketrans({
 })
 #: Endings that turn a place or thing into an adjective or people ("Paris" -> "Parisian", "Rome" -> "Roman").
 _DEMONYM_ENDINGS = ("ian", "ean", "an", "ese", "ish", "ite", "er", "ers", "ans", "ians", "i", "ic", "ine")
+_ENDINGS = frozenset(_DEMONYM_ENDINGS)
+_ENDING_LENGTHS = tuple(sorted({len(e) for e in _DEMONYM_ENDINGS}))
 
 
 def fold(text: str) -> str:
@@ -47,18 +50,28 @@ def _letters(text: str) -> str:
     return re.sub(r"[^a-z]", "", text)
 
 
-def _name_forms(names: Iterable[str]) -> set[str]:
+@functools.lru_cache(maxsize=4096)
+def _name_forms(names: tuple[str, ...]) -> tuple[frozenset[str], frozenset[str]]:
+    """The letter forms of the names (each name's letters, with "s" and "es") and the stems a demonym-like ending
+    may follow. Worked out once per secret: every reply of an episode is checked against the same names."""
     forms = set()
     for name in names:
         letters = _letters(fold(name))
         if len(letters) >= 3:
             forms |= {letters, letters + "s", letters + "es"}
-    return forms
+    stems = set()
+    for form in forms:
+        if len(form) >= 4:
+            stems |= {form, form[:-1]} if form[-1] in "aeiouy" else {form}
+    return frozenset(forms), frozenset(stems)
 
 
-def _readings(text: str) -> set[str]:
+@functools.lru_cache(maxsize=4096)
+def _readings(text: str) -> frozenset[str]:
     """Every letter string a reader could take as one word: each word, with digits dropped and with digits read
-    as letters; runs of single letters joined (spelled out); each pair of neighbouring words joined (split)."""
+    as letters; runs of single letters joined (spelled out); each pair of neighbouring words joined (split).
+    Worked out once per text: an oracle's replies repeat (a knowledge base has a few dozen), and a reply is read
+    for every secret it is checked against."""
     folded = fold(text)
     raw_words = re.findall(r"[^\W_]+|[@$]", folded)
     words_plain = [_letters(w) for w in raw_words]
@@ -79,22 +92,27 @@ def _readings(text: str) -> set[str]:
                 out |= {joined[i:j] for i in range(len(joined)) for j in range(i + 3, len(joined) + 1)}
             run = []
     out |= {w[::-1] for w in out}
-    return out
+    return frozenset(out)
 
 
 def disguised_mention(text: str, names: Iterable[str]) -> bool:
     """Whether ``text`` names any of ``names`` (the secret and its aliases) in any of the disguises above."""
-    forms = _name_forms(names)
+    return _disguised_mention(str(text), tuple(names))
+
+
+@functools.lru_cache(maxsize=65536)
+def _disguised_mention(text: str, names: tuple[str, ...]) -> bool:
+    """:func:`disguised_mention`, answered once per (text, names): an env checks every reply, and a knowledge base's
+    replies about one secret are few (issue 19: the check was a third of a Twenty Questions step)."""
+    forms, stems = _name_forms(names)
     if not forms:
         return False
     readings = _readings(text)
-    if readings & forms:
+    if not readings.isdisjoint(forms):
         return True
-    stems = set()
-    for form in forms:
-        if len(form) >= 4:
-            stems |= {form, form[:-1]} if form[-1] in "aeiouy" else {form}
-    return any(r.startswith(stem) and r[len(stem):] in _DEMONYM_ENDINGS for r in readings for stem in stems)
+    # A reading that is a stem and one demonym ending ("parisian"): cut each ending length off the reading and look
+    # both parts up, rather than try every stem against every reading.
+    return any(r[-n:] in _ENDINGS and r[:-n] in stems for r in readings for n in _ENDING_LENGTHS)
 
 
 # --------------------------------------------------------------------------- amounts of money

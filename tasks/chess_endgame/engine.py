@@ -233,11 +233,22 @@ class Defender:
     average to mate it in KQK / KRK / KQRK / KRRK (the first 40 shipped positions of each), against 7.58 / 11.20 /
     3.15 / 4.67 for Stockfish 15.1 at depth 8 and 7.03 / 9.32 / 2.95 / 4.00 for a random king
     (``python bench/chess_opponents.py``): about as stubborn as Stockfish (a lone king cannot do much), but it does
-    not steer toward the corner that lasts longest. Every one of those 480 games was mated."""
+    not steer toward the corner that lasts longest. Every one of those 480 games was mated.
+
+    Positions of the task itself (Black's king alone against White's king and queens, rooks, bishops or knights,
+    no castling rights) are read on bitboards (:func:`_white_mates_lone_king`) instead of pushing every White reply
+    with python-chess: the same key for every move, so the same move (``tests/test_chess_endgame.py`` compares the
+    two over thousands of positions), about five times faster (issue 19). Any other position takes the general
+    path, :meth:`choose_general`."""
 
     name = "defender"
 
     def __call__(self, board: chess.Board) -> chess.Move:
+        white = _lone_king_white_pieces(board)
+        return self.choose_general(board) if white is None else self.choose_lone_king(board, white)
+
+    def choose_general(self, board: chess.Board) -> chess.Move:
+        """The defender's move in any position, each Black move pushed and White's replies searched for a mate."""
         best_key, best_move = None, None
         for move in board.generate_legal_moves():
             capture = _VALUE.get(board.piece_type_at(move.to_square), 0) if board.is_capture(move) else 0
@@ -250,6 +261,121 @@ class Defender:
             if best_key is None or key > best_key:
                 best_key, best_move = key, move
         return best_move
+
+    def choose_lone_king(self, board: chess.Board, white: dict[int, int]) -> chess.Move:
+        """:meth:`choose_general`'s move when Black has only its king (``white``: square -> piece type of White's
+        pieces, king included), on bitboards: the king's legal moves are the squares next to it that White does not
+        attack with the king lifted off the board (a line through the king's square goes on past it), and each is
+        applied to White's pieces rather than pushed."""
+        bk = board.king(chess.BLACK)
+        occupied = _occupancy(white)
+        attacked = _attacks_of(white, occupied)
+        best_key, best_move = None, None
+        for to in chess.scan_forward(chess.BB_KING_ATTACKS[bk] & ~attacked):
+            move = chess.Move(bk, to)
+            if to in white:  # a capture: the piece is gone, and what it attacked may no longer be
+                after = {sq: kind for sq, kind in white.items() if sq != to}
+                after_occupied = occupied & ~chess.BB_SQUARES[to]
+                after_attacked = _attacks_of(after, after_occupied)
+            else:
+                after, after_occupied, after_attacked = white, occupied, attacked
+            capture = _VALUE.get(white[to], 0) if to in white else 0
+            mated = _white_mates_lone_king(after, after_occupied, to)
+            key = (capture, not mated, -_centre_distance(to),
+                   chess.popcount(chess.BB_KING_ATTACKS[to] & ~after_attacked & ~chess.BB_SQUARES[to]), move.uci())
+            if best_key is None or key > best_key:
+                best_key, best_move = key, move
+        return best_move
+
+
+def _screens(white: dict[int, int], occupied: int, bk: int) -> int:
+    """White's squares whose piece alone stands between a white queen, rook or bishop and the king on ``bk``, on a
+    line that piece moves along: lifting it would give check. (Black has nothing but the king, so whatever stands
+    between is White's.)"""
+    out = 0
+    for sq, kind in white.items():
+        if kind not in (chess.QUEEN, chess.ROOK, chess.BISHOP) or not chess.BB_RAYS[sq][bk]:
+            continue
+        straight = chess.square_file(sq) == chess.square_file(bk) or chess.square_rank(sq) == chess.square_rank(bk)
+        if (kind == chess.ROOK and not straight) or (kind == chess.BISHOP and straight):
+            continue
+        between = chess.between(sq, bk) & occupied
+        if chess.popcount(between) == 1:
+            out |= between
+    return out
+
+
+_LONE_KING_KINDS = frozenset({chess.KING, chess.QUEEN, chess.ROOK, chess.BISHOP, chess.KNIGHT})
+
+
+def _lone_king_white_pieces(board: chess.Board) -> dict[int, int] | None:
+    """White's pieces (square -> piece type) when Black, to move, has only its king, White has its king and no
+    pawns, and nobody may castle: the positions :meth:`Defender.choose_lone_king` reads on bitboards; else None."""
+    if (board.turn != chess.BLACK or board.castling_rights or type(board) is not chess.Board
+            or board.occupied_co[chess.BLACK] != board.kings & board.occupied_co[chess.BLACK]
+            or chess.popcount(board.occupied_co[chess.BLACK]) != 1 or board.king(chess.WHITE) is None):
+        return None
+    white = {sq: board.piece_type_at(sq) for sq in chess.scan_forward(board.occupied_co[chess.WHITE])}
+    return white if _LONE_KING_KINDS.issuperset(white.values()) else None
+
+
+def _occupancy(pieces: dict[int, int]) -> int:
+    bb = 0
+    for sq in pieces:
+        bb |= chess.BB_SQUARES[sq]
+    return bb
+
+
+def _attack(kind: int, square: int, occupied: int) -> int:
+    """The squares a piece of ``kind`` on ``square`` attacks, lines stopping at ``occupied`` squares."""
+    if kind == chess.KNIGHT:
+        return chess.BB_KNIGHT_ATTACKS[square]
+    if kind == chess.KING:
+        return chess.BB_KING_ATTACKS[square]
+    att = 0
+    if kind in (chess.ROOK, chess.QUEEN):
+        att |= (chess.BB_RANK_ATTACKS[square][chess.BB_RANK_MASKS[square] & occupied]
+                | chess.BB_FILE_ATTACKS[square][chess.BB_FILE_MASKS[square] & occupied])
+    if kind in (chess.BISHOP, chess.QUEEN):
+        att |= chess.BB_DIAG_ATTACKS[square][chess.BB_DIAG_MASKS[square] & occupied]
+    return att
+
+
+def _attacks_of(pieces: dict[int, int], occupied: int) -> int:
+    att = 0
+    for sq, kind in pieces.items():
+        att |= _attack(kind, sq, occupied)
+    return att
+
+
+def _white_mates_lone_king(white: dict[int, int], occupied: int, bk: int) -> bool:
+    """Whether White, to move, mates at once a lone black king on ``bk`` (``white``: square -> piece type, king
+    included; ``occupied``: White's squares). :func:`mate_in_one` for these positions: White's legal moves are every
+    piece's move to a square it attacks that White does not hold, the king's too unless next to the black king
+    (Black has nothing else that attacks). A move mates when, with the black king lifted off the board, White then
+    attacks its square and every square next to it: the king's only moves, a capture of an undefended piece
+    included. Only moves that give check can mate: a piece landing where it sees the king, or any move of a piece
+    that stood between the king and a line piece of White's."""
+    king_bb = chess.BB_SQUARES[bk]
+    board_occ = occupied | king_bb
+    escapes = chess.BB_KING_ATTACKS[bk]
+    screens = _screens(white, board_occ, bk)
+    for sq, kind in white.items():
+        targets = _attack(kind, sq, board_occ) & ~occupied & ~king_bb
+        if kind == chess.KING:
+            targets &= ~escapes  # the kings never stand side by side
+        # a move of this piece gives check if it lands on a square from which it sees the king, or if lifting it
+        # opens a line of another piece onto the king (then every move of it is tried)
+        if not screens & chess.BB_SQUARES[sq]:
+            targets &= _attack(kind, bk, board_occ & ~chess.BB_SQUARES[sq]) if kind != chess.KING else 0
+        for to in chess.scan_forward(targets):
+            moved = dict(white)
+            del moved[sq]
+            moved[to] = kind
+            attacked = _attacks_of(moved, (occupied & ~chess.BB_SQUARES[sq]) | chess.BB_SQUARES[to])
+            if attacked & king_bb and not escapes & ~attacked:
+                return True
+    return False
 
 
 class RandomMover:

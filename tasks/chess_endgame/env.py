@@ -151,6 +151,8 @@ class ChessEndgameEnv(TextGameEnv):
         super().__init__(split=split, holdout_fraction=holdout_fraction, max_turns=max_turns, oracle=None,
                          render_mode=render_mode, max_action_length=max_action_length)
         self.board = chess.Board(self.targets[0])
+        self._fen_key: tuple | None = None  # the position whose FEN _fen holds (see position_fen)
+        self._fen = ""
 
     # ----------------------------------------------------------------- task hooks
     def instruction(self) -> str:
@@ -185,7 +187,7 @@ class ChessEndgameEnv(TextGameEnv):
         info: dict[str, Any] = {"invalid_action": move is None, "move": "", "opponent_move": "", "outcome": ""}
         if move is None:
             text = f"{echo} is not a legal move here: the board is unchanged." if why == "illegal" else NOT_A_MOVE
-            info["fen"] = self.board.fen()
+            info["fen"] = self.position_fen()
             return StepResult(reward=REWARD_ILLEGAL, terminated=False, success=False, reply=text,
                               history_lines=self.transcript_lines(action, text), info=info)
         san = self.board.san(move)
@@ -206,7 +208,7 @@ class ChessEndgameEnv(TextGameEnv):
                 reward, text = REWARD_LOSS, f"{text} Checkmate: Black wins."
             elif ended:
                 reward, text = REWARD_DRAW, f"{text} {_DRAW_TEXT[ended]}"
-        info.update(fen=self.board.fen(), outcome=ended)
+        info.update(fen=self.position_fen(), outcome=ended)
         return StepResult(reward=reward, terminated=bool(ended), success=ended == "checkmate" and reward > 0,
                           reply=text, history_lines=self.transcript_lines(action, text), info=info)
 
@@ -222,9 +224,21 @@ class ChessEndgameEnv(TextGameEnv):
         echo = (action[:_ECHO_CHARS] + ("..." if len(action) > _ECHO_CHARS else "")) or "(nothing)"
         return [f"> {echo}", reply]
 
+    def position_fen(self) -> str:
+        """``self.board.fen()``, built once per position: a turn shows it three times (``info["fen"]``, the
+        observation, the chat message) and python-chess builds it square by square (issue 19). The position is
+        told by everything a FEN is made of, so a board changed from outside is read again."""
+        b = self.board
+        key = (b.occupied_co[chess.WHITE], b.occupied_co[chess.BLACK], b.pawns, b.knights, b.bishops, b.rooks,
+               b.queens, b.kings, b.promoted, b.turn, b.castling_rights, b.ep_square, b.halfmove_clock,
+               b.fullmove_number, b.chess960)
+        if key != self._fen_key:
+            self._fen_key, self._fen = key, b.fen()
+        return self._fen
+
     def state_text(self) -> str:
         """The position as the agent sees it: the FEN line (and the diagram with ``show_board``)."""
-        text = STATE_PREFIX + self.board.fen()
+        text = STATE_PREFIX + self.position_fen()
         return text + "\n" + str(self.board) if self.show_board else text
 
     def observation(self) -> str:
@@ -243,7 +257,7 @@ class ChessEndgameEnv(TextGameEnv):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[str, dict]:
         obs, info = super().reset(seed=seed, options=options)
-        info.update(move="", opponent_move="", fen=self.board.fen(), outcome="")
+        info.update(move="", opponent_move="", fen=self.position_fen(), outcome="")
         return obs, info
 
     def close(self) -> None:

@@ -20,6 +20,7 @@ command it reads but that fails in the world ("You see no such thing here.") is 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -61,13 +62,65 @@ NOT_UNDERSTOOD = "I don't understand that."
 
 def normalize(text: str) -> list[str]:
     """Lower-case words of ``text``: possessives and punctuation dropped (``Mr. Greaves's`` -> mr greaves)."""
+    return list(_normalized(text))
+
+
+@functools.lru_cache(maxsize=65_536)
+def _normalized(text: str) -> tuple[str, ...]:
+    """:func:`normalize`, remembered per text (the things' names are read again at every reset; issue 19)."""
     t = text.lower().replace("\u2019", "'")
     t = re.sub(r"'s\b", "", t).replace("'", "")
-    return re.sub(r"[^a-z0-9]+", " ", t).split()
+    return tuple(re.sub(r"[^a-z0-9]+", " ", t).split())
 
 
-def _words(aliases) -> frozenset[str]:
-    return frozenset(w for a in aliases for w in normalize(a))
+@functools.lru_cache(maxsize=4096)
+def _words(aliases: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(w for a in aliases for w in _normalized(a))
+
+
+@functools.lru_cache(maxsize=65_536)
+def parse_command(command: str) -> tuple[str, tuple] | str:
+    """``(verb, args)`` of a command, or the reply explaining why it cannot be read. It reads only the words (no game
+    state), so each command is read once and remembered: the valid actions are found by running every candidate
+    command each turn (issue 19: parsing them again was a third of a Detective step)."""
+    toks = normalize(command)
+    if not toks:
+        return NOT_UNDERSTOOD
+    if tuple(toks) in _NO_OBJECT:
+        return _NO_OBJECT[tuple(toks)], ()
+    if len(toks) == 1 and toks[0] in _DIRECTION_OF:
+        return "go", (_DIRECTION_OF[toks[0]],)
+    if toks[0] in _GO:
+        rest = [t for t in toks[1:] if t not in _FILLER]
+        if len(rest) == 1 and rest[0] in _DIRECTION_OF:
+            return "go", (_DIRECTION_OF[rest[0]],)
+        return "Which way? Try north, south, east, west, up or down."
+    if toks[0] == "pick" and toks[-1] == "up" and len(toks) > 2:
+        toks = ["take"] + toks[1:-1]
+    for phrase, verb in _VERB_PHRASES:
+        if tuple(toks[: len(phrase)]) == phrase:
+            rest = toks[len(phrase):]
+            break
+    else:
+        return NOT_UNDERSTOOD
+    second: list[str] = []
+    if "with" in rest:
+        i = rest.index("with")
+        rest, second = rest[:i], rest[i + 1:]
+        if verb == "open":
+            verb = "unlock"
+    if verb == "accuse":
+        for stop in ("of", "for"):
+            if stop in rest:
+                rest = rest[: rest.index(stop)]
+    rest = [t for t in rest if t not in _FILLER]
+    second = [t for t in second if t not in _FILLER]
+    if not rest:
+        return f"{verb.capitalize()} what?" if verb != "accuse" else "Accuse whom?"
+    unknown = [t for t in rest + second if t not in _VOCAB]
+    if unknown:
+        return f"I don't know the word '{unknown[0]}'."
+    return verb, (tuple(rest), tuple(second))
 
 
 @dataclass
@@ -86,7 +139,7 @@ class State:
 
     @property
     def score(self) -> int:
-        return sum(SCORES[e] for e in self.events)
+        return sum(map(SCORES.__getitem__, self.events))
 
     def copy(self) -> "State":
         return State(self.room, dict(self.where), set(self.hidden), set(self.closed), set(self.locked),
@@ -96,6 +149,13 @@ class State:
         """Hashable summary used to tell whether a command changed the game state."""
         return (self.room, tuple(sorted(self.where.items())), frozenset(self.hidden), frozenset(self.closed),
                 frozenset(self.locked), tuple(self.events), self.done)
+
+    def same_key(self, other: "State") -> bool:
+        """``self.key() == other.key()``, compared field by field without building the keys (a dict compares equal
+        exactly when its sorted items do): :meth:`Game.valid_actions` asks it of every candidate command."""
+        return (self.room == other.room and self.where == other.where and self.hidden == other.hidden
+                and self.closed == other.closed and self.locked == other.locked and self.events == other.events
+                and self.done == other.done)
 
 
 @dataclass(frozen=True)
@@ -115,7 +175,9 @@ class Game:
         self.things: dict[str, Thing] = things_for(self.variant)
         self._thing_words = {tid: _words(t.aliases + (t.name,)) for tid, t in self.things.items()}
         self._suspect_words = {sid: _words(s.aliases + (s.name,)) for sid, s in SUSPECTS.items()}
+        self._alias_phrases = {tid: frozenset(" ".join(normalize(a)) for a in t.aliases) for tid, t in self.things.items()}
         self._keys = frozenset(t.key for t in self.things.values() if t.key)
+        self._valid_by_state: dict[tuple, list[str]] = {}  # State.key() -> its valid actions (see valid_actions)
         self.state = State(
             room=START_ROOM,
             where={tid: t.location for tid, t in self.things.items()},
@@ -180,49 +242,12 @@ class Game:
     # ----------------------------------------------------------------- parser
     def parse(self, command: str) -> tuple[str, tuple] | str:
         """``(verb, args)`` or, if the command cannot be read, the reply explaining why."""
-        toks = normalize(command)
-        if not toks:
-            return NOT_UNDERSTOOD
-        if tuple(toks) in _NO_OBJECT:
-            return _NO_OBJECT[tuple(toks)], ()
-        if len(toks) == 1 and toks[0] in _DIRECTION_OF:
-            return "go", (_DIRECTION_OF[toks[0]],)
-        if toks[0] in _GO:
-            rest = [t for t in toks[1:] if t not in _FILLER]
-            if len(rest) == 1 and rest[0] in _DIRECTION_OF:
-                return "go", (_DIRECTION_OF[rest[0]],)
-            return "Which way? Try north, south, east, west, up or down."
-        if toks[0] == "pick" and toks[-1] == "up" and len(toks) > 2:
-            toks = ["take"] + toks[1:-1]
-        for phrase, verb in _VERB_PHRASES:
-            if tuple(toks[: len(phrase)]) == phrase:
-                rest = toks[len(phrase):]
-                break
-        else:
-            return NOT_UNDERSTOOD
-        second: list[str] = []
-        if "with" in rest:
-            i = rest.index("with")
-            rest, second = rest[:i], rest[i + 1:]
-            if verb == "open":
-                verb = "unlock"
-        if verb == "accuse":
-            for stop in ("of", "for"):
-                if stop in rest:
-                    rest = rest[: rest.index(stop)]
-        rest = [t for t in rest if t not in _FILLER]
-        second = [t for t in second if t not in _FILLER]
-        if not rest:
-            return f"{verb.capitalize()} what?" if verb != "accuse" else "Accuse whom?"
-        unknown = [t for t in rest + second if t not in _VOCAB]
-        if unknown:
-            return f"I don't know the word '{unknown[0]}'."
-        return verb, (tuple(rest), tuple(second))
+        return parse_command(command)
 
     def _resolve(self, words: tuple[str, ...], candidates) -> list[str]:
         ws = set(words)
         phrase = " ".join(words)
-        exact = [tid for tid in candidates if phrase in {" ".join(normalize(a)) for a in self.things[tid].aliases}]
+        exact = [tid for tid in candidates if phrase in self._alias_phrases[tid]]
         return exact or [tid for tid in candidates if ws <= self._thing_words[tid]]
 
     # ----------------------------------------------------------------- one turn
@@ -230,7 +255,9 @@ class Game:
         """Parse and apply ``command`` to :attr:`state`."""
         return self._run(self.state, command)
 
-    def _run(self, s: State, command: str) -> Outcome:
+    def _run(self, s: State, command: str, in_scope: list[str] | None = None) -> Outcome:
+        """Apply ``command`` to ``s``. ``in_scope``: ``self.scope(s)`` when the caller has it already (every candidate
+        command of :meth:`valid_actions` starts from a copy of the same state)."""
         if s.done:
             return Outcome("The case is closed.", 0, True, s.success, True)
         parsed = self.parse(command)
@@ -248,7 +275,7 @@ class Game:
             reply = self._accuse(s, args[0])  # (noun words, with-words)
         else:
             noun, second = args
-            found = self._resolve(noun, self.scope(s))
+            found = self._resolve(noun, self.scope(s) if in_scope is None else in_scope)
             if not found:
                 reply = "You see no such thing here."
             elif len(found) > 1:
@@ -409,14 +436,21 @@ class Game:
         return out
 
     def valid_actions(self) -> list[str]:
-        """Commands that change the game state from here (location, objects, score, or the end)."""
+        """Commands that change the game state from here (location, objects, score, or the end). They depend only on
+        what :meth:`State.key` holds (the notebook is only ever written), so they are worked out once per state of
+        the game: a command that changes nothing (a look, a second examine, a command not understood) leaves the
+        state, and so its valid actions, as they were (issue 19)."""
         if self.state.done:
             return []
-        before = self.state.key()
-        out = []
-        for cmd in self.candidate_actions():
-            trial = self.state.copy()
-            self._run(trial, cmd)
-            if trial.key() != before:
-                out.append(cmd)
-        return out
+        key = self.state.key()
+        known = self._valid_by_state.get(key)
+        if known is None:
+            known = []
+            here = self.scope(self.state)
+            for cmd in self.candidate_actions():
+                trial = self.state.copy()
+                self._run(trial, cmd, here)
+                if not trial.same_key(self.state):
+                    known.append(cmd)
+            self._valid_by_state[key] = known
+        return list(known)

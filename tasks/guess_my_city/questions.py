@@ -218,12 +218,14 @@ _TRAILING_FILLERS = ("then", "right", "perhaps", "maybe", "please", "by any chan
                      "is it", "isnt it", "or not", "yes", "final answer", "again")
 
 
+@functools.lru_cache(maxsize=100_000)
 def parse_guess(text: str) -> str | None:
     """The canonical city if ``text`` is a guess of exactly one city, else ``None``.
 
     A guess names the city or one alias and nothing else, after a guessing phrase ("Is it Bombay?",
     "Is the city Mumbai?", "Are you from Saint Petersburg?", "My guess is Kyiv", "Tokyo?"); the city
     may be followed by its own country ("Is it Lima, Peru?"). "Is it Tokyo or Osaka?" is not a guess.
+    Remembered per text (the env reads each utterance twice, the oracle once more; issue 19).
     """
     norm = normalize(text)
     changed = True
@@ -282,9 +284,11 @@ def _alias_regex(city: str) -> re.Pattern:
     return re.compile(r"(?<![^\W_])(?:" + "|".join(parts) + r")(?![^\W_])", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=65_536)
 def redact(text: str, city: str) -> str:
     """``text`` with every occurrence of the city's name or aliases (whole words, any case,
-    accents folded, any punctuation between words) replaced by ``[redacted]``."""
+    accents folded, any punctuation between words) replaced by ``[redacted]``. Remembered per (text, city): the
+    env redacts every reply twice, and a city's replies repeat (issue 19)."""
     folded = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
     return _alias_regex(city).sub(REDACTED, folded)
 
@@ -401,8 +405,19 @@ _YESNO_START = {"is", "are", "does", "do", "did", "can", "could", "has", "have",
 
 
 def _kw(tokens: set[str], norm: str, words: Iterable[str]) -> bool:
+    """Whether the question names one of ``words``: a one-word entry as a token, a phrase as whole words."""
+    single, phrases = _kw_parts(tuple(words))
+    if not tokens.isdisjoint(single):
+        return True
     padded = f" {norm} "
-    return any((w in tokens) if " " not in w else (f" {w} " in padded) for w in words)
+    return any(f" {w} " in padded for w in phrases)
+
+
+@functools.lru_cache(maxsize=None)
+def _kw_parts(words: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...]]:
+    """``words`` split once into its one-word entries (a set to intersect) and its phrases (issue 19: the answerer
+    tests about 30 such lists per question)."""
+    return frozenset(w for w in words if " " not in w), tuple(w for w in words if " " in w)
 
 
 _NAME_WORDS = ("name", "names", "named", "called", "call it", "call your", "spell", "spelled", "spelling", "spelt",

@@ -43,6 +43,11 @@ _GUESS_PREFIXES = tuple(tuple(p.split()) for p in (
     "were you thinking of", "i think it is", "i think its", "are they", "maybe", "perhaps", "so",
     "ok", "okay", "a", "an", "the",
 ))
+#: First word -> the prefixes that start with it, longest first: the ones :func:`_strip_fillers` can match, in the
+#: order it tries them (sorting all of them at every try was most of a step's cost; issue 19).
+_PREFIXES_BY_FIRST: dict[str, tuple[tuple[str, ...], ...]] = {}
+for _p in sorted(_GUESS_PREFIXES, key=len, reverse=True):
+    _PREFIXES_BY_FIRST[_p[0]] = _PREFIXES_BY_FIRST.get(_p[0], ()) + (_p,)
 _GUESS_SUFFIXES = (("then",), ("maybe",), ("perhaps",), ("right",))
 # A yes/no reply to these would be ambiguous, so they are not understood (see module docstring).
 _NEGATIONS = frozenset(
@@ -51,6 +56,8 @@ _QUESTION_STARTS = frozenset(
     "is are does do can could would will was were has have had should may might did am".split())
 #: Longer questions are keyword soup more often than questions; they are not understood.
 MAX_QUESTION_TOKENS = 25
+#: Questions :meth:`KnowledgeBase.parse` remembers (the first ones read; a question is at most 500 characters).
+PARSE_CACHE_SIZE = 100_000
 
 
 def tokenize(text: str) -> list[str]:
@@ -63,7 +70,7 @@ def _strip_fillers(tokens: list[str]) -> list[str]:
     changed = True
     while changed and tokens:
         changed = False
-        for p in sorted(_GUESS_PREFIXES, key=len, reverse=True):
+        for p in _PREFIXES_BY_FIRST.get(tokens[0], ()):
             if tuple(tokens[: len(p)]) == p and len(tokens) > len(p):
                 tokens, changed = tokens[len(p):], True
                 break
@@ -132,6 +139,8 @@ class KnowledgeBase:
                 self._exact[tuple(tokenize(q))] = (a.name, False)
             self._keywords += [(k, a.name, True) for k in a.keywords]
             self._keywords += [(k, a.name, False) for k in a.inverse_keywords]
+        self._parsed: dict[str, Parsed] = {}  # question -> what it asks (see parse)
+        self._variant_tokens = {word: [tokenize(name) for name in names] for word, names in self.variants.items()}
 
     # ------------------------------------------------------------------ lookup
     def attribute(self, name: str) -> Attribute:
@@ -139,13 +148,14 @@ class KnowledgeBase:
 
     def resolve(self, name: str) -> str | None:
         """Canonical word named by ``name`` (any variant, any case), or None."""
+        if isinstance(name, str) and name in self.variants:
+            return name  # a canonical word names itself (the oracle is asked about one at every turn)
         return self._names.get(tuple(tokenize(str(name))))
 
     def mentions(self, text: str, word: str) -> bool:
         """Whether ``text`` names ``word`` or a variant as whole words (used to stop leaks)."""
         tokens = tokenize(text)
-        for name in self.variants[word]:
-            n = tokenize(name)
+        for n in self._variant_tokens[word]:
             if any(tokens[i: i + len(n)] == n for i in range(len(tokens) - len(n) + 1)):
                 return True
         return False
@@ -153,6 +163,10 @@ class KnowledgeBase:
     # ------------------------------------------------------------------ parsing
     def parse_guess(self, question: str) -> str | None:
         """The one word a question guesses, or None (see module docstring)."""
+        parsed = self.parse(question)
+        return parsed.word if parsed.kind == "guess" else None
+
+    def _guess(self, question: str) -> str | None:
         rest = _strip_fillers(tokenize(question))
         if not rest:
             return None
@@ -164,7 +178,18 @@ class KnowledgeBase:
         return word
 
     def parse(self, question: str) -> Parsed:
-        word = self.parse_guess(question)
+        """What ``question`` asks (see module docstring). Each question is read once and remembered (up to
+        :data:`PARSE_CACHE_SIZE` questions): the oracle and the env both read every question, and a policy asks the
+        same ones again and again (issue 19)."""
+        parsed = self._parsed.get(question)
+        if parsed is None:
+            parsed = self._parse(question)
+            if len(self._parsed) < PARSE_CACHE_SIZE:
+                self._parsed[question] = parsed
+        return parsed
+
+    def _parse(self, question: str) -> Parsed:
+        word = self._guess(question)
         if word is not None:
             return Parsed("guess", word=word)
         tokens = tokenize(question)
