@@ -439,6 +439,31 @@ def test_a_client_that_disconnects_early_leaves_no_traceback(capfd):
     assert "Traceback" not in capfd.readouterr().err
 
 
+def test_a_client_that_leaves_before_its_reply_leaves_no_traceback(capfd):
+    """Issue 15, item 8 names a BrokenPipeError: a client that sends its whole request and closes before the reply
+    arrives makes the server's write fail, not its read (the test above resets mid-body). The old server printed a
+    traceback per client, and tried to send a 500 to the closed connection on top."""
+
+    class SlowLongReply:  # the client is gone before the reply is written, and the reply takes several writes
+        def answer_batch(self, requests):
+            time.sleep(0.2)
+            return ["No. " * 20_000 for _ in requests]
+
+    body = json.dumps({"model": "m", "messages": build_messages(OracleRequest("twenty_questions", "cat", "Is it alive?"))})
+    with OracleServer(SlowLongReply(), task="twenty_questions") as server:
+        for _ in range(10):
+            s = _sock(server)
+            s.sendall(f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n{body}"
+                      .encode())
+            s.close()
+        time.sleep(1.5)  # every handler has tried to write its reply
+        conn = http.client.HTTPConnection(*server.httpd.server_address[:2], timeout=5)
+        conn.request("GET", "/health")
+        assert conn.getresponse().status == 200  # still serving
+        assert server.errors_served == 0  # no 500 was attempted for a client that left
+    assert "Traceback" not in capfd.readouterr().err
+
+
 @pytest.mark.parametrize("value", ["soon", "", "Mon, 99 Foo 2026", "1e999999", "-", "Tue, 01 Jan 1 00:00:00 GMT"])
 def test_unparseable_retry_after_is_retried_like_any_429(value, tmp_path):
     """Issue 15, item 11: a Retry-After that is neither seconds nor an HTTP date raised a bare ValueError."""
