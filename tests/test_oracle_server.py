@@ -173,6 +173,25 @@ class FaultServer(LoopbackServer):
                             time.sleep(0.1)
                     except OSError:
                         pass
+                elif outer.mode == "header-drip":  # the status line, then a header byte every 0.1 s
+                    try:
+                        self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                        for _ in range(60):
+                            self.wfile.write(b"X")
+                            self.wfile.flush()
+                            time.sleep(0.1)
+                    except OSError:
+                        pass
+                    self.close_connection = True
+                elif outer.mode == "body-stall":  # headers and the start of the body, then silence
+                    ok = json.dumps({"choices": [{"message": {"role": "assistant", "content": "Yes."}}]}).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(ok)))
+                    self.end_headers()
+                    self.wfile.write(ok[:10])
+                    self.wfile.flush()
+                    time.sleep(2.0)
+                    self.close_connection = True
                 elif outer.mode == "malformed":
                     self._reply(200, b'{"choices": [{"message": ')
                 else:
@@ -483,4 +502,29 @@ def test_timeout_is_a_deadline_for_the_whole_reply_not_per_read(tmp_path):
         with pytest.raises(OracleError, match="timed out"):
             oracle.answer_batch([REQ])
         assert time.monotonic() - t0 < 3.0  # two attempts of 0.5 s (+ a read); the drip alone takes ~6 s each
+        oracle.close()
+
+
+def test_timeout_is_a_deadline_even_for_a_server_dripping_its_headers(tmp_path):
+    """The deadline covers the whole attempt, headers included: the fix above checked it between the body's chunks
+    only, so a server dripping its header lines a byte per 0.1 s held each 0.5 s attempt for 8 s (the client's
+    read timeout is per read)."""
+    with FaultServer("header-drip") as server:
+        oracle, sleeps = _fault_oracle(server, None, oracle_max_attempts=2, oracle_timeout=0.5)
+        t0 = time.monotonic()
+        with pytest.raises(OracleError, match="timed out"):
+            oracle.answer_batch([REQ])
+        assert time.monotonic() - t0 < 3.0 and server.hits == 2  # two attempts of 0.5 s; the drip takes 6 s each
+        oracle.close()
+
+
+def test_a_reply_that_stops_mid_body_is_retried_then_an_oracle_error(tmp_path):
+    """A server that sends its headers and part of the body, then nothing: like any timeout it is retried and ends
+    in an OracleError. Reading the body chunk by chunk (8a766e9) let the HTTP library's own ReadTimeout out bare,
+    after one attempt."""
+    with FaultServer("body-stall") as server:
+        oracle, sleeps = _fault_oracle(server, None, oracle_max_attempts=2, oracle_timeout=0.5)
+        with pytest.raises(OracleError, match="timed out"):
+            oracle.answer_batch([REQ])
+        assert server.hits == 2 and len(sleeps) == 1
         oracle.close()
