@@ -121,10 +121,35 @@ def test_a_short_alias_is_not_cut_out_of_a_look_alike_word():
 
 
 @pytest.mark.parametrize("city, demonym", [("Paris", "Parisian"), ("Rome", "Roman"), ("Berlin", "Berliner"),
-                                           ("Guangzhou", "Cantonese")])
+                                           ("Guangzhou", "Cantonese"), ("Shanghai", "Shanghainese")])
 def test_demonyms_count_as_the_name(city, demonym):
     names = city_kb.names_of(city) if city in CITY_ENV.all_targets else (city,)
     assert disguised_mention(f"People there are proudly {demonym}.", names)
+
+
+def test_guess_my_city_never_names_the_city_inside_a_language():
+    """Issue 15, item 12: Guess My City's own knowledge-base oracle named two cities inside a language, Guangzhou
+    (alias Canton) in "Cantonese" and Shanghai in "Shanghainese"; 8e33cfd withheld the first only, and the scripted
+    expert guessed Shanghai after one question. For every city, no reply through the env (its default oracle) to
+    a question about languages holds a language whose name begins with one of the city's names."""
+    letters = lambda text: "".join(ch for ch in unicodedata.normalize("NFKD", text.lower()) if "a" <= ch <= "z")  # noqa: E731
+    languages = sorted(set(city_kb.LANGUAGES) | set(city_kb._OTHER_LANGUAGES))
+    questions = ["What language do people speak there?", "What languages are spoken there?",
+                 *(f"Do people speak {language} there?" for language in languages)]
+    env = gym.make("archer/GuessMyCity-v0", max_turns=len(questions) + 1).unwrapped
+    checked, leaks = [], []
+    for city in city_kb.CITY_NAMES:
+        names = [letters(n) for n in city_kb.names_of(city) if len(letters(n)) >= 4]
+        telling = [lang for lang in languages if any(letters(lang).startswith(n) for n in names)]
+        if not telling:
+            continue
+        checked.append(city)
+        env.reset(seed=0, options={"target": city})
+        for question in questions:
+            reply = env.step(question)[4]["reply"]
+            leaks += [(city, question, reply) for lang in telling if letters(lang) in letters(reply)]
+    assert {"Guangzhou", "Shanghai"} <= set(checked)  # the classes the issue found are among those checked
+    assert not leaks, leaks
 
 
 @pytest.mark.parametrize("reply", ["No.", "Yes.", "It is bigger than a breadbox.", "Maybe, sometimes."])

@@ -30,8 +30,9 @@ _HOMOGLYPHS = str.maketrans({
     "υ": "u", "χ": "x", "γ": "y", "μ": "u", "ω": "w", "ѵ": "v", "ԛ": "q", "ԝ": "w",
     "0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s",
 })
-#: Endings that turn a place or thing into an adjective or people ("Paris" -> "Parisian", "Rome" -> "Roman").
-_DEMONYM_ENDINGS = ("ian", "ean", "an", "ese", "ish", "ite", "er", "ers", "ans", "ians", "i", "ic", "ine")
+#: Endings that turn a place or thing into an adjective or people ("Paris" -> "Parisian", "Rome" -> "Roman",
+#: "Shanghai" -> "Shanghainese", the language Guess My City's knowledge base names for Shanghai).
+_DEMONYM_ENDINGS = ("ian", "ean", "an", "ese", "nese", "ish", "ite", "er", "ers", "ans", "ians", "i", "ic", "ine")
 
 
 def fold(text: str) -> str:
