@@ -129,3 +129,35 @@ def test_archer_token_baseline_update_moves_actor_critic_and_baseline(actor):
         after = [p for p in m.parameters() if p.requires_grad]
         assert any(not torch.equal(a, b) for a, b in zip(after, before[k])), f"{k} did not move"
     assert stats and all(math.isfinite(v) for v in stats.values() if isinstance(v, float) and v == v)
+
+
+def test_chai_update_trains_its_critic_and_polyak_averages_its_target(actor):
+    """Issue 15, item 16: CHAI's update() never ran in the fast suite (the test above replaces the learner's update).
+    One real update of one critic step on a replay: the critic moves, CHAI's frozen actor does not, the losses are
+    finite, and the target is then tau * critic + (1 - tau) * the target before, parameter by parameter (the
+    Polyak step of agents.algos.critic_learner, pinned by hand only on polyak_update itself before)."""
+    import copy
+    import math
+
+    from agents.algos.critic_learner import CriticConfig
+
+    own = copy.deepcopy(actor)  # CHAI freezes the actor it is given
+    tau = 0.25
+    algo = CHAI(own, CHAIConfig(k=2, critic=CriticConfig(critic_updates=1, batch_size=4, tau=tau)),
+                ModelConfig(critic="tiny"), seed=0)
+    with torch.no_grad():  # a target apart from the critic, so the average is seen in every parameter
+        for p in algo.learner.target.parameters():
+            p.add_(0.5)
+    replay = ReplayBuffer(16)
+    episodes = [_episode(s, a, own) for s in (REPLAY_STATE, OWN_STATE) for a in ("Is it red?", "Is it blue?")]
+    replay.add_episodes(episodes)
+    actor_before = [p.detach().clone() for p in own.model.parameters()]
+    critic_before = [p.detach().clone() for p in algo.learner.critic.parameters()]
+    target_before = [p.detach().clone() for p in algo.learner.target.parameters()]
+    stats = algo.update(episodes, replay, iteration=0)
+    critic_after = [p.detach() for p in algo.learner.critic.parameters()]
+    assert any(not torch.equal(a, b) for a, b in zip(critic_after, critic_before)), "the critic did not move"
+    assert all(torch.equal(a, b) for a, b in zip(own.model.parameters(), actor_before)), "CHAI's actor moved"
+    for target, before, critic in zip(algo.learner.target.parameters(), target_before, critic_after, strict=True):
+        torch.testing.assert_close(target, tau * critic + (1 - tau) * before)
+    assert {"q_loss", "v_loss"} <= set(stats) and all(math.isfinite(v) for v in stats.values())
