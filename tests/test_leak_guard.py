@@ -188,7 +188,7 @@ def test_a_reply_stating_the_secrets_first_letter_is_refused(data):
     env, target, names, question, refusal = _task(data)
     reply = _pick(data, HINTS).format(_say_letter(data, target[0]))
     obs, _, _, _, info = _step_with_reply(env, target, reply, question)
-    shown = obs.rstrip().splitlines()[-1]  # the reply as the observation shows it (cleaning may drop a homoglyph)
+    shown = obs.rstrip().rsplit("\nA: ", 1)[-1]  # the reply as the observation shows it, without the "A: " label
     assert not letter_hint(info["reply"], names) and not letter_hint(shown, names), (target, reply, info["reply"])
 
 
