@@ -40,7 +40,9 @@ from agents.models import ModelConfig, load_causal_lm, make_actor, plain_model
 from agents.policy import Actor
 from agents.tiny import build_tiny_actor, load_pretrained_bundle, save_pretrained_bundle, train_tokenizer
 
-SFT_VERSION = 3  # bump when the recipe changes, so caches rebuild (3: length-sorted micro-batches, agents.batching)
+SFT_VERSION = 4  # bump when the recipe or its data change, so caches rebuild (3: length-sorted micro-batches,
+# agents.batching; 4: Guess My City's knowledge base no longer names Shanghai in "Shanghainese", so its scripted
+# episodes changed, issue 15)
 #: The bundle's data: its scripted episodes as archer_gym.dataset rows (the columns of ``python -m archer_gym
 #: dataset``), JSON Lines. Bundles built before held the same episodes, in the same order, as Episode records in
 #: ``data.jsonl``: only the storage changed, the episodes and so the actor did not (tests/test_agents.py checks the

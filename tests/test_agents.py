@@ -296,6 +296,29 @@ def test_crash_mid_checkpoint_then_resume_of_the_moved_run_continues_the_same_cu
     assert _strip(resumed.train()) == _strip(full)
 
 
+def test_a_crash_before_the_checkpoint_swap_resumes_the_same_curve_with_its_replay(cache, tmp_path, monkeypatch):
+    """Issue 15, item 3 alone (the test above also moves the run and crashes later): a save killed before its first
+    rename leaves checkpoint/ of iteration 3 in place. The replay it resumes with must be iteration 3's: when
+    buffer.jsonl lived beside checkpoint/, it was already rewritten with iteration 4's episodes, so the resumed run
+    replayed iteration 4 with its own episodes in the replay and the curve departed from the uninterrupted one."""
+    import agents.checkpoint as checkpoint
+
+    full = Trainer(_cfg(tmp_path, "archer", "full"), progress=False).train()
+    Trainer(_cfg(tmp_path, "archer", "part"), progress=False).train(max_iterations=3)
+
+    def die(src, dst):
+        raise OSError("killed")
+
+    crashing = Trainer(_cfg(tmp_path, "archer", "part"), resume=True, progress=False)
+    monkeypatch.setattr(checkpoint, "_rename", die)  # everything of iteration 4 written, nothing swapped in
+    with pytest.raises(OSError, match="killed"):
+        crashing.train(max_iterations=1)
+    monkeypatch.undo()
+    resumed = Trainer(_cfg(tmp_path, "archer", "part"), resume=True, progress=False)
+    assert resumed.counts.trajectories == 48 and resumed.iteration == 3
+    assert _strip(resumed.train()) == _strip(full)
+
+
 def test_resume_never_starts_over_where_a_run_was(cache, tmp_path):
     Trainer(_cfg(tmp_path, "bc", "x"), progress=False).train(max_iterations=1)
     run = tmp_path / "x"

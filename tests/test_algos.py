@@ -129,3 +129,63 @@ def test_archer_token_baseline_update_moves_actor_critic_and_baseline(actor):
         after = [p for p in m.parameters() if p.requires_grad]
         assert any(not torch.equal(a, b) for a, b in zip(after, before[k])), f"{k} did not move"
     assert stats and all(math.isfinite(v) for v in stats.values() if isinstance(v, float) and v == v)
+
+
+def test_chai_update_trains_its_critic_and_polyak_averages_its_target(actor):
+    """Issue 15, item 16: CHAI's update() never ran in the fast suite (the test above replaces the learner's update).
+    One real update of one critic step on a replay: the critic moves, CHAI's frozen actor does not, the losses are
+    finite, and the target is then tau * critic + (1 - tau) * the target before, parameter by parameter (the
+    Polyak step of agents.algos.critic_learner, pinned by hand only on polyak_update itself before)."""
+    import copy
+    import math
+
+    from agents.algos.critic_learner import CriticConfig
+
+    own = copy.deepcopy(actor)  # CHAI freezes the actor it is given
+    tau = 0.25
+    algo = CHAI(own, CHAIConfig(k=2, critic=CriticConfig(critic_updates=1, batch_size=4, tau=tau)),
+                ModelConfig(critic="tiny"), seed=0)
+    with torch.no_grad():  # a target apart from the critic, so the average is seen in every parameter
+        for p in algo.learner.target.parameters():
+            p.add_(0.5)
+    replay = ReplayBuffer(16)
+    episodes = [_episode(s, a, own) for s in (REPLAY_STATE, OWN_STATE) for a in ("Is it red?", "Is it blue?")]
+    replay.add_episodes(episodes)
+    actor_before = [p.detach().clone() for p in own.model.parameters()]
+    critic_before = [p.detach().clone() for p in algo.learner.critic.parameters()]
+    target_before = [p.detach().clone() for p in algo.learner.target.parameters()]
+    stats = algo.update(episodes, replay, iteration=0)
+    critic_after = [p.detach() for p in algo.learner.critic.parameters()]
+    assert any(not torch.equal(a, b) for a, b in zip(critic_after, critic_before)), "the critic did not move"
+    assert all(torch.equal(a, b) for a, b in zip(own.model.parameters(), actor_before)), "CHAI's actor moved"
+    for target, before, critic in zip(algo.learner.target.parameters(), target_before, critic_after, strict=True):
+        torch.testing.assert_close(target, tau * critic + (1 - tau) * before)
+    assert {"q_loss", "v_loss"} <= set(stats) and all(math.isfinite(v) for v in stats.values())
+
+
+def test_ppo_update_starts_at_ratio_one_on_episodes_it_acted_with_a_dropout_model(actor, monkeypatch):
+    """Issue 15, item 17 end to end (the test above checks the re-scoring alone): a dropout-0.3 actor acts through
+    PPO's own act(), then update(); in the first minibatch, before any step, every token's ratio
+    exp(logp - old_logp) is 1, the sampled log-probs being the ones the update re-scores in train mode."""
+    from agents.algos import ppo as ppo_mod
+
+    torch.manual_seed(0)
+    model = build_tiny_actor(actor.tokenizer, dropout=0.3, n_positions=actor.model.config.n_positions)
+    model.load_state_dict(actor.model.state_dict())
+    algo = PPO(Actor(model, actor.tokenizer), PPOConfig(epochs=1), seed=0)
+    states = [REPLAY_STATE, OWN_STATE] * 4
+    out = algo.act(states)
+    episodes = [Episode(env_id="archer/ToyColour-v0", target="red", transitions=[
+        Transition(s, text, -1.0 if i % 3 else 0.0, s + "Q: x\nA: No.\n", True, False, list(ids), lp.tolist())])
+        for i, (s, text, ids, lp) in enumerate(zip(states, out.texts, out.action_ids, out.log_probs))]
+    ratios = []
+    real = ppo_mod.clipped_surrogate
+
+    def spy(logp, old_logp, adv, mask, clip):
+        ratios.append(torch.exp(logp - old_logp).detach()[mask])
+        return real(logp, old_logp, adv, mask, clip)
+
+    monkeypatch.setattr(ppo_mod, "clipped_surrogate", spy)
+    algo.update(episodes, None, iteration=0)
+    assert ratios and ratios[0].numel() == sum(len(ids) for ids in out.action_ids)
+    torch.testing.assert_close(ratios[0], torch.ones_like(ratios[0]), atol=1e-5, rtol=0)

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import archer_gym  # noqa: F401
-from archer_gym.oracles.guard import amounts, disguised_mention, mentions_amount
+from archer_gym.oracles.guard import amounts, disguised_mention, letter_hint, mentions_amount
 from tasks.car_dealer.buyer import Profile
 from tasks.car_dealer.llm_buyer import LEAK_REPLY
 from tasks.guess_my_city import questions as city_kb
@@ -121,10 +121,95 @@ def test_a_short_alias_is_not_cut_out_of_a_look_alike_word():
 
 
 @pytest.mark.parametrize("city, demonym", [("Paris", "Parisian"), ("Rome", "Roman"), ("Berlin", "Berliner"),
-                                           ("Guangzhou", "Cantonese")])
+                                           ("Guangzhou", "Cantonese"), ("Shanghai", "Shanghainese")])
 def test_demonyms_count_as_the_name(city, demonym):
     names = city_kb.names_of(city) if city in CITY_ENV.all_targets else (city,)
     assert disguised_mention(f"People there are proudly {demonym}.", names)
+
+
+def test_guess_my_city_never_names_the_city_inside_a_language():
+    """Issue 15, item 12: Guess My City's own knowledge-base oracle named two cities inside a language, Guangzhou
+    (alias Canton) in "Cantonese" and Shanghai in "Shanghainese"; 8e33cfd withheld the first only, and the scripted
+    expert guessed Shanghai after one question. For every city, no reply through the env (its default oracle) to
+    a question about languages holds a language whose name begins with one of the city's names."""
+    letters = lambda text: "".join(ch for ch in unicodedata.normalize("NFKD", text.lower()) if "a" <= ch <= "z")  # noqa: E731
+    languages = sorted(set(city_kb.LANGUAGES) | set(city_kb._OTHER_LANGUAGES))
+    questions = ["What language do people speak there?", "What languages are spoken there?",
+                 *(f"Do people speak {language} there?" for language in languages)]
+    env = gym.make("archer/GuessMyCity-v0", max_turns=len(questions) + 1).unwrapped
+    checked, leaks = [], []
+    for city in city_kb.CITY_NAMES:
+        names = [letters(n) for n in city_kb.names_of(city) if len(letters(n)) >= 4]
+        telling = [lang for lang in languages if any(letters(lang).startswith(n) for n in names)]
+        if not telling:
+            continue
+        checked.append(city)
+        env.reset(seed=0, options={"target": city})
+        for question in questions:
+            reply = env.step(question)[4]["reply"]
+            leaks += [(city, question, reply) for lang in telling if letters(lang) in letters(reply)]
+    assert {"Guangzhou", "Shanghai"} <= set(checked)  # the classes the issue found are among those checked
+    assert not leaks, leaks
+
+
+HINTS = ["It starts with {}.", "Its name begins with the letter {}!", "First letter: {}", "The first letter is {}.",
+         "Hint: it starts with a {}", "{} is the first letter.", "The initial is {}.", "It begins with an {}, I think.",
+         "Yes. The first letter of its name is {}"]
+
+
+def _say_letter(data, letter: str) -> str:
+    """``letter`` as a reply might write it: either case, quoted, fullwidth or a homoglyph."""
+    letter = letter.upper() if data.draw(st.booleans()) else letter.lower()
+    kind = _pick(data, ["plain", "quoted", "fullwidth", "homoglyph"])
+    if kind == "quoted":
+        return _pick(data, ["'{}'", '"{}"', "({})"]).format(letter)
+    if kind == "fullwidth":
+        return chr(ord(letter) + 0xFEE0)
+    if kind == "homoglyph" and letter.lower() in HOMOGLYPH:
+        return HOMOGLYPH[letter.lower()]
+    return letter
+
+
+def _task(data):
+    """(env, secret, names, question, refusal) of Twenty Questions or Guess My City, secret drawn from ``data``."""
+    if data.draw(st.booleans()):
+        target = _pick(data, sorted(TQ_ENV.all_targets))
+        return TQ_ENV, target, TQ_ENV.kb.variants[target], "Is it something you can hold?", DONT_UNDERSTAND
+    target = _pick(data, sorted(CITY_ENV.all_targets))
+    return CITY_ENV, target, city_kb.names_of(target), "What is it known for?", city_kb.UNSURE_REPLY
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_a_reply_stating_the_secrets_first_letter_is_refused(data):
+    """Issue 15, item 12 lists first-letter hints among the disguises that beat the guard; 8e33cfd documented them
+    as not caught, and both tasks passed "Its name starts with the letter B." for Banana. Generated from the class:
+    the secret's first letter, in any case, quoted, fullwidth or as a homoglyph, after any of the usual cues."""
+    env, target, names, question, refusal = _task(data)
+    reply = _pick(data, HINTS).format(_say_letter(data, target[0]))
+    obs, _, _, _, info = _step_with_reply(env, target, reply, question)
+    shown = obs.rstrip().rsplit("\nA: ", 1)[-1]  # the reply as the observation shows it, without the "A: " label
+    assert not letter_hint(info["reply"], names) and not letter_hint(shown, names), (target, reply, info["reply"])
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_a_letter_the_secret_does_not_begin_with_is_no_hint(data):
+    """The negative control: the same sentences with a letter none of the secret's names begins with pass."""
+    env, target, names, question, refusal = _task(data)
+    firsts = {n.strip()[0].lower() for n in names if n.strip()}
+    letter = _pick(data, [c for c in "bcdfghjklmnprstvwz" if c not in firsts])
+    reply = _pick(data, HINTS).format(letter.upper())
+    assert not letter_hint(reply, names)
+    assert _step_with_reply(env, target, reply, question)[4]["reply"] != refusal, (target, reply)
+
+
+@pytest.mark.parametrize("reply", ["It starts with a festival in spring.", "It begins with an early harvest.",
+                                   "Its first letter? I cannot say."])
+def test_an_article_or_a_word_after_the_cue_is_no_letter(reply):
+    """"starts with a festival" states no letter, even for a city whose name begins with A."""
+    assert not letter_hint(reply, city_kb.names_of("Abidjan"))
+    assert _step_with_reply(CITY_ENV, "Abidjan", reply, "What is it known for?")[4]["reply"] != city_kb.UNSURE_REPLY
 
 
 @pytest.mark.parametrize("reply", ["No.", "Yes.", "It is bigger than a breadbox.", "Maybe, sometimes."])

@@ -173,6 +173,25 @@ class FaultServer(LoopbackServer):
                             time.sleep(0.1)
                     except OSError:
                         pass
+                elif outer.mode == "header-drip":  # the status line, then a header byte every 0.1 s
+                    try:
+                        self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                        for _ in range(60):
+                            self.wfile.write(b"X")
+                            self.wfile.flush()
+                            time.sleep(0.1)
+                    except OSError:
+                        pass
+                    self.close_connection = True
+                elif outer.mode == "body-stall":  # headers and the start of the body, then silence
+                    ok = json.dumps({"choices": [{"message": {"role": "assistant", "content": "Yes."}}]}).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(ok)))
+                    self.end_headers()
+                    self.wfile.write(ok[:10])
+                    self.wfile.flush()
+                    time.sleep(2.0)
+                    self.close_connection = True
                 elif outer.mode == "malformed":
                     self._reply(200, b'{"choices": [{"message": ')
                 else:
@@ -439,6 +458,31 @@ def test_a_client_that_disconnects_early_leaves_no_traceback(capfd):
     assert "Traceback" not in capfd.readouterr().err
 
 
+def test_a_client_that_leaves_before_its_reply_leaves_no_traceback(capfd):
+    """Issue 15, item 8 names a BrokenPipeError: a client that sends its whole request and closes before the reply
+    arrives makes the server's write fail, not its read (the test above resets mid-body). The old server printed a
+    traceback per client, and tried to send a 500 to the closed connection on top."""
+
+    class SlowLongReply:  # the client is gone before the reply is written, and the reply takes several writes
+        def answer_batch(self, requests):
+            time.sleep(0.2)
+            return ["No. " * 20_000 for _ in requests]
+
+    body = json.dumps({"model": "m", "messages": build_messages(OracleRequest("twenty_questions", "cat", "Is it alive?"))})
+    with OracleServer(SlowLongReply(), task="twenty_questions") as server:
+        for _ in range(10):
+            s = _sock(server)
+            s.sendall(f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n{body}"
+                      .encode())
+            s.close()
+        time.sleep(1.5)  # every handler has tried to write its reply
+        conn = http.client.HTTPConnection(*server.httpd.server_address[:2], timeout=5)
+        conn.request("GET", "/health")
+        assert conn.getresponse().status == 200  # still serving
+        assert server.errors_served == 0  # no 500 was attempted for a client that left
+    assert "Traceback" not in capfd.readouterr().err
+
+
 @pytest.mark.parametrize("value", ["soon", "", "Mon, 99 Foo 2026", "1e999999", "-", "Tue, 01 Jan 1 00:00:00 GMT"])
 def test_unparseable_retry_after_is_retried_like_any_429(value, tmp_path):
     """Issue 15, item 11: a Retry-After that is neither seconds nor an HTTP date raised a bare ValueError."""
@@ -458,4 +502,29 @@ def test_timeout_is_a_deadline_for_the_whole_reply_not_per_read(tmp_path):
         with pytest.raises(OracleError, match="timed out"):
             oracle.answer_batch([REQ])
         assert time.monotonic() - t0 < 3.0  # two attempts of 0.5 s (+ a read); the drip alone takes ~6 s each
+        oracle.close()
+
+
+def test_timeout_is_a_deadline_even_for_a_server_dripping_its_headers(tmp_path):
+    """The deadline covers the whole attempt, headers included: the fix above checked it between the body's chunks
+    only, so a server dripping its header lines a byte per 0.1 s held each 0.5 s attempt for 8 s (the client's
+    read timeout is per read)."""
+    with FaultServer("header-drip") as server:
+        oracle, sleeps = _fault_oracle(server, None, oracle_max_attempts=2, oracle_timeout=0.5)
+        t0 = time.monotonic()
+        with pytest.raises(OracleError, match="timed out"):
+            oracle.answer_batch([REQ])
+        assert time.monotonic() - t0 < 3.0 and server.hits == 2  # two attempts of 0.5 s; the drip takes 6 s each
+        oracle.close()
+
+
+def test_a_reply_that_stops_mid_body_is_retried_then_an_oracle_error(tmp_path):
+    """A server that sends its headers and part of the body, then nothing: like any timeout it is retried and ends
+    in an OracleError. Reading the body chunk by chunk (8a766e9) let the HTTP library's own ReadTimeout out bare,
+    after one attempt."""
+    with FaultServer("body-stall") as server:
+        oracle, sleeps = _fault_oracle(server, None, oracle_max_attempts=2, oracle_timeout=0.5)
+        with pytest.raises(OracleError, match="timed out"):
+            oracle.answer_batch([REQ])
+        assert server.hits == 2 and len(sleeps) == 1
         oracle.close()

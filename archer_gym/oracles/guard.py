@@ -7,6 +7,9 @@ and spelled-out ("e l e p h a n t", "e-l-e-p-h-a-n-t"), reversed, split ("ele ph
 observation shows it and then the way a person decodes it, and checks every such reading against the names.
 
 Callers run it AFTER the observation's cleaning (``clean_text``), so what is checked is what the agent sees.
+:func:`letter_hint` catches the one hint the issue names that spells no part of the name: its first letter
+("It starts with a B.", "First letter: 'b'", "B is the first letter"), when the letter stated is the secret's.
+Not caught: other hints (a rhyme, the last letter, a description).
 
 A secret that is an amount of money (CarDealer's buyer's budget) is no word: :func:`mentions_amount` reads every
 figure a reader would take from the text instead ("$32,000", "32.000", "32 000", "32k", "32.5K", "32 thousand",
@@ -31,8 +34,9 @@ _HOMOGLYPHS = str.maketrans({
     "υ": "u", "χ": "x", "γ": "y", "μ": "u", "ω": "w", "ѵ": "v", "ԛ": "q", "ԝ": "w",
     "0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s",
 })
-#: Endings that turn a place or thing into an adjective or people ("Paris" -> "Parisian", "Rome" -> "Roman").
-_DEMONYM_ENDINGS = ("ian", "ean", "an", "ese", "ish", "ite", "er", "ers", "ans", "ians", "i", "ic", "ine")
+#: Endings that turn a place or thing into an adjective or people ("Paris" -> "Parisian", "Rome" -> "Roman",
+#: "Shanghai" -> "Shanghainese", the language Guess My City's knowledge base names for Shanghai).
+_DEMONYM_ENDINGS = ("ian", "ean", "an", "ese", "nese", "ish", "ite", "er", "ers", "ans", "ians", "i", "ic", "ine")
 _ENDINGS = frozenset(_DEMONYM_ENDINGS)
 _ENDING_LENGTHS = tuple(sorted({len(e) for e in _DEMONYM_ENDINGS}))
 
@@ -114,6 +118,43 @@ def _disguised_mention(text: str, names: tuple[str, ...]) -> bool:
     # both parts up, rather than try every stem against every reading.
     return any(r[-n:] in _ENDINGS and r[:-n] in stems for r in readings for n in _ENDING_LENGTHS)
 
+
+
+#: Phrases after which a reply states a name's first letter ("starts with", "first letter is", "initial:").
+_HINT_CUE = re.compile(r"\b(?:starts?|starting|begins?|beginning)\s+with\b|\bfirst\s+letter\b|\binitial\b")
+#: Words between such a cue and the letter itself: "begins with the letter B", "first letter of its name is B".
+_HINT_FILLER = {"the", "an", "letter", "is", "was", "of", "its", "my", "name", "word", "city", "answer", "capital"}
+#: "B is the first letter", "B is its initial".
+_HINT_BEFORE = re.compile(r"(?<![a-z])([a-z])\W{0,3}\s+is\s+(?:the|its)\s+(?:first\s+letter|initial)\b")
+
+
+def _stated_first_letters(reading: str) -> set[str]:
+    out = {m.group(1) for m in _HINT_BEFORE.finditer(reading)}
+    for m in _HINT_CUE.finditer(reading):
+        words = re.findall(r"[a-z]+", reading[m.end():m.end() + 60])
+        i, after_letter = 0, False
+        while i < len(words) and words[i] in _HINT_FILLER:
+            after_letter = after_letter or words[i] == "letter"
+            i += 1
+        if i < len(words) and words[i] == "a" and not after_letter and i + 1 < len(words):
+            if len(words[i + 1]) == 1:
+                i += 1  # "starts with a B": the article, then the letter
+            elif words[i + 1] not in ("and", "or", "but", "then", "so"):
+                continue  # "starts with a bang": an article before a word states no letter
+        if i < len(words) and len(words[i]) == 1:
+            out.add(words[i])
+    return out
+
+
+def letter_hint(text: str, names: Iterable[str]) -> bool:
+    """Whether ``text`` states the first letter of one of ``names`` (read as :func:`fold` reads it, homoglyphs
+    too): "Its name starts with an E.", "First letter: 'E'", "The initial is E", "E is the first letter". A letter
+    that no name begins with is no hint."""
+    firsts = {_letters(fold(n))[:1] for n in names} - {""}
+    if not firsts:
+        return False
+    folded = fold(text)
+    return bool(firsts & (_stated_first_letters(folded) | _stated_first_letters(folded.translate(_HOMOGLYPHS))))
 
 # --------------------------------------------------------------------------- amounts of money
 _UNIT_WORDS = {w: i for i, w in enumerate(

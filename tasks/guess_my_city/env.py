@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from archer_gym.env import StepResult, TextGameEnv, clean_text
-from archer_gym.oracles.guard import disguised_mention
+from archer_gym.oracles.guard import disguised_mention, letter_hint
 from archer_gym.oracles.base import Oracle, OracleRequest
 from archer_gym.oracles.factory import CHOICES as ORACLE_BACKENDS, env_oracle
 from tasks.guess_my_city import questions as kb
@@ -125,8 +125,9 @@ class GuessMyCityEnv(TextGameEnv):
             text = clean_text(" ".join(text.split()), MAX_REPLY_LENGTH)
             text = clean_text(kb.redact(text, self._target), MAX_REPLY_LENGTH) or kb.UNSURE_REPLY
             names = kb.names_of(self._target)
-            if disguised_mention(text, names) or disguised_mention(kb.redact(raw, self._target), names):
-                text = kb.UNSURE_REPLY  # the name in a disguise the redaction cannot cut out
+            if disguised_mention(text, names) or disguised_mention(kb.redact(raw, self._target), names) \
+                    or letter_hint(text, names):
+                text = kb.UNSURE_REPLY  # the name in a disguise the redaction cannot cut out, or its first letter
         return StepResult(
             reward=0.0 if success else -1.0, terminated=success, success=success, reply=text,
             history_lines=self.transcript_lines(action, text),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from archer_gym.env import MAX_OBSERVATION_LENGTH, StepResult, TextGameEnv, clean_text
-from archer_gym.oracles.guard import disguised_mention
+from archer_gym.oracles.guard import disguised_mention, letter_hint
 from archer_gym.oracles.base import Oracle, OracleRequest
 from archer_gym.oracles.factory import CHOICES as ORACLE_CHOICES, env_oracle
 from tasks.twenty_questions.questions import CORRECT, DONT_UNDERSTAND, NO, answer, load_knowledge
@@ -138,9 +138,11 @@ class TwentyQuestionsEnv(TextGameEnv):
 
     def _disguised(self, reply: str) -> bool:
         """The secret in a disguise (spelled out, reversed, split, glued to digits, fullwidth, homoglyphs, accents
-        or zero-width characters), read both as ``info["reply"]`` holds it and as the observation shows it."""
+        or zero-width characters) or its first letter stated, read both as ``info["reply"]`` holds it and as the
+        observation shows it."""
         names = self.kb.variants[self._target]
-        return disguised_mention(reply, names) or disguised_mention(clean_text(reply, MAX_OBSERVATION_LENGTH), names)
+        return any(disguised_mention(text, names) or letter_hint(text, names)
+                   for text in (reply, clean_text(reply, MAX_OBSERVATION_LENGTH)))
 
     # ----------------------------------------------------------------- scripted policies
     def scripted_policies(self) -> dict[str, Any]:
