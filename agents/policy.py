@@ -106,14 +106,16 @@ def filter_logits(logits: Tensor, *, temperature: float, top_k: int, top_p: floa
     return logits
 
 
-def draw(probs: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """One token per row of ``probs`` `[B, V]`, by inverting its cumulative distribution at a uniform draw: token i
-    with probability probs[i] / sum(probs), never a token of probability 0. The same distribution as
-    ``torch.multinomial(probs, 1)``, at a fraction of its cost on a CPU (a batch of 32 over 1,024 tokens: 39 us
-    against 765 us, one thread), where multinomial was 5% of a batched rollout's time. Cumulative sums in float64,
-    so a large vocabulary's tail keeps its probabilities."""
+def draw(probs: Tensor, generator: torch.Generator | None = None, uniform: Tensor | None = None) -> Tensor:
+    """One token per row of ``probs`` `[B, V]`, by inverting its cumulative distribution at a uniform draw (``uniform``
+    `[B]` in [0, 1), else drawn from ``generator``): token i with probability probs[i] / sum(probs), never a token of
+    probability 0. The same distribution as ``torch.multinomial(probs, 1)``, at a fraction of its cost on a CPU (a
+    batch of 32 over 1,024 tokens: 39 us against 765 us, one thread), where multinomial was 5% of a batched rollout's
+    time. Cumulative sums in float64, so a large vocabulary's tail keeps its probabilities."""
     cdf = probs.double().cumsum(-1)
-    u = torch.rand((probs.shape[0], 1), generator=generator, dtype=torch.float64, device=probs.device) * cdf[:, -1:]
+    if uniform is None:
+        uniform = torch.rand(probs.shape[0], generator=generator, dtype=torch.float64, device=probs.device)
+    u = uniform.to(device=probs.device, dtype=torch.float64)[:, None] * cdf[:, -1:]
     return torch.searchsorted(cdf, u, right=True).squeeze(-1).clamp_(max=probs.shape[-1] - 1)
 
 
@@ -143,7 +145,7 @@ def newline_token_ids(tokenizer) -> set[int]:
 
 #: Part of the cache keys of what the sampler produces (agents.start: the start data and the critic warmed up on it):
 #: bump when the sampler draws differently for the same seed (2: draws by inverse CDF instead of torch.multinomial,
-#: and continuing rows sampled as one batch).
+#: each row's uniforms drawn up front, so a row's sample does not depend on its batch-mates or the runs).
 SAMPLER_VERSION = 2
 
 #: A sampling call whose every prompt extends a kept sequence by at most this many tokens (a turn of dialogue) runs
@@ -394,6 +396,13 @@ class Actor(nn.Module):
         continuing = all(n > 0 and len(p) - n <= CONTINUATION_TOKENS for p, (_, n) in zip(prompt_ids, found))
         runs = [list(range(len(prompt_ids)))] if continuing else length_chunks([len(p) for p in prompt_ids],
                                                                                  self.micro_batch)
+        # Every row's uniform draws, one per token it may sample, taken before the rows are split into runs: what a
+        # row samples then depends on its prompt and the generator's state, not on which rows share its run (so not
+        # on the kept prefixes either, which decide the runs; a resumed run, whose store starts empty, samples what
+        # the uninterrupted one did).
+        uniforms = None if greedy else torch.rand(
+            (len(prompt_ids), self.max_new_tokens), generator=generator, dtype=torch.float64,
+            device=generator.device if generator is not None else "cpu")
         was_training = self.model.training
         self.model.eval()
         try:
@@ -401,7 +410,7 @@ class Actor(nn.Module):
                 for run in runs:
                     tokens, logps, lengths = self._sample_loop(
                         [prompt_ids[i] for i in run], temperature, top_k, top_p, greedy, generator,
-                        reuse, [found[i] for i in run], keep,
+                        reuse, [found[i] for i in run], keep, None if uniforms is None else uniforms[run],
                     )
                     for j, i in enumerate(run):
                         action_ids[i] = tokens[j, : lengths[j]].tolist()
@@ -459,9 +468,11 @@ class Actor(nn.Module):
         out = self._forward(new_ids, mask, DynamicCache(ddp_cache_data=layers))
         return out, torch.cat([past_ids.to(device), new_ids], 1), mask
 
-    def _sample_loop(self, prompt_ids, temperature, top_k, top_p, greedy, generator, reuse=None, found=(), keep=None):
+    def _sample_loop(self, prompt_ids, temperature, top_k, top_p, greedy, generator, reuse=None, found=(), keep=None,
+                     uniforms=None):
         """Returns (tokens `[B, T]`, log-probs `[B, T]`, lengths list) with T <= max_new_tokens. Prefills from
-        ``reuse``'s prefixes as ``found`` says, and adds this run's sequences to ``keep`` (:class:`PrefixStore`)."""
+        ``reuse``'s prefixes as ``found`` says, adds this run's sequences to ``keep`` (:class:`PrefixStore`), and
+        samples token t of row j at ``uniforms[j, t]`` (drawn from ``generator`` here if None)."""
         device = self.device
         pad_id = self.tokenizer.pad_token_id
         stop = torch.tensor(sorted(self.stop_ids), dtype=torch.long, device=device)
@@ -470,13 +481,13 @@ class Actor(nn.Module):
         done = torch.zeros(batch, dtype=torch.bool, device=device)
         lengths = torch.zeros(batch, dtype=torch.long, device=device)
         tokens, logps = [], []
-        for _ in range(self.max_new_tokens):
+        for step in range(self.max_new_tokens):
             logits = out.logits[:, -1].float()  # [B, V]
             if greedy:
                 token = logits.argmax(-1)
             else:
                 probs = filter_logits(logits, temperature=temperature, top_k=top_k, top_p=top_p).softmax(-1)
-                token = draw(probs, generator)
+                token = draw(probs, generator, None if uniforms is None else uniforms[:, step])
             logp = F.log_softmax(logits, -1).gather(-1, token[:, None]).squeeze(-1)
             active = ~done
             token = token.masked_fill(done, pad_id)

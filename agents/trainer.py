@@ -222,6 +222,12 @@ class Trainer:
             files = {"buffer.jsonl": self.buffer.save} if self.buffer is not None else {}
             save_checkpoint(self.ckpt_dir, modules=self.algo.modules(), optimizers=self.algo.optimizers(),
                             state=state, files=files)
+        # The sampler's kept prefixes (agents.policy.PrefixStore) are not checkpointed: drop them, so the run goes on
+        # from here exactly as a run resumed from this checkpoint does (they only spare compute, but which compute,
+        # full prefill or reused keys, can move a float's last bits).
+        forget = getattr(getattr(self.algo, "actor", None), "forget_prefixes", None)
+        if forget is not None:
+            forget()
         dist.barrier()
 
     def _load(self) -> None:

@@ -207,7 +207,9 @@ def test_filtered_bc_filters_every_trajectory_so_far(cache, tmp_path):
     trainer = Trainer(_cfg(tmp_path, "filtered_bc", "fbc"), progress=False)
     rows = trainer.train()
     assert len(trainer.buffer.episodes()) == 64  # the replay kept all of them (it once held one transition)
-    assert rows[-1]["kept_episodes"] >= 7  # the top 10% of 64, ties kept
+    # The row averages the two iterations since the last evaluation, which filter the top 10% of all 48 and then all
+    # 64 episodes so far: at least 5 and 7 (ties kept), so at least 6; filtering the 16 new episodes alone keeps ~2.
+    assert rows[-1]["kept_episodes"] >= 6
 
 
 @pytest.mark.parametrize("algo", ["archer", "ppo", "filtered_bc"])
