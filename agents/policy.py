@@ -119,6 +119,12 @@ def draw(probs: Tensor, generator: torch.Generator | None = None, uniform: Tenso
     return torch.searchsorted(cdf, u, right=True).squeeze(-1).clamp_(max=probs.shape[-1] - 1)
 
 
+def output_cache(out):
+    """The KV cache a model's output carries (``cache`` in transformers 5, ``past_key_values`` before)."""
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values
+
+
 def left_pad(seqs: list[list[int]], pad_id: int, device: torch.device) -> tuple[Tensor, Tensor]:
     """Left-pad id lists: returns (ids `[B, L]`, attention mask `[B, L]` long)."""
     length = max(len(s) for s in seqs)
@@ -409,7 +415,7 @@ class Actor(nn.Module):
             with torch.inference_mode():
                 for run in runs:
                     tokens, logps, lengths = self._sample_loop(
-                        [prompt_ids[i] for i in run], temperature, top_k, top_p, greedy, generator,
+                        [prompt_ids[i] for i in run], temperature, top_k, top_p, greedy,
                         reuse, [found[i] for i in run], keep, None if uniforms is None else uniforms[run],
                     )
                     for j, i in enumerate(run):
@@ -468,11 +474,10 @@ class Actor(nn.Module):
         out = self._forward(new_ids, mask, DynamicCache(ddp_cache_data=layers))
         return out, torch.cat([past_ids.to(device), new_ids], 1), mask
 
-    def _sample_loop(self, prompt_ids, temperature, top_k, top_p, greedy, generator, reuse=None, found=(), keep=None,
-                     uniforms=None):
+    def _sample_loop(self, prompt_ids, temperature, top_k, top_p, greedy, reuse, found, keep, uniforms):
         """Returns (tokens `[B, T]`, log-probs `[B, T]`, lengths list) with T <= max_new_tokens. Prefills from
-        ``reuse``'s prefixes as ``found`` says, adds this run's sequences to ``keep`` (:class:`PrefixStore`), and
-        samples token t of row j at ``uniforms[j, t]`` (drawn from ``generator`` here if None)."""
+        ``reuse``'s prefixes as ``found`` says, adds this run's sequences to ``keep`` (:class:`PrefixStore`, if not
+        None), and samples token t of row j at ``uniforms[j, t]`` (None when greedy)."""
         device = self.device
         pad_id = self.tokenizer.pad_token_id
         stop = torch.tensor(sorted(self.stop_ids), dtype=torch.long, device=device)
@@ -487,7 +492,7 @@ class Actor(nn.Module):
                 token = logits.argmax(-1)
             else:
                 probs = filter_logits(logits, temperature=temperature, top_k=top_k, top_p=top_p).softmax(-1)
-                token = draw(probs, generator, None if uniforms is None else uniforms[:, step])
+                token = draw(probs, uniform=uniforms[:, step])
             logp = F.log_softmax(logits, -1).gather(-1, token[:, None]).squeeze(-1)
             active = ~done
             token = token.masked_fill(done, pad_id)
@@ -500,9 +505,9 @@ class Actor(nn.Module):
             # A fed token is visible only if its row was still generating when it was sampled.
             mask = torch.cat([mask, active.long()[:, None]], dim=1)
             seq = torch.cat([seq, token[:, None]], dim=1)
-            out = self._forward(token[:, None], mask, self._cache_of(out))
+            out = self._forward(token[:, None], mask, output_cache(out))
         if keep is not None:
-            self._keep(keep, seq, mask, self._cache_of(out))
+            self._keep(keep, seq, mask, output_cache(out))
         return torch.stack(tokens, 1), torch.stack(logps, 1), lengths.tolist()
 
     def _keep(self, keep: PrefixStore, seq: Tensor, mask: Tensor, cache) -> None:
@@ -514,10 +519,6 @@ class Actor(nn.Module):
             real = mask[j].bool()
             keep.ids.append(seq[j, real].cpu())
             keep.kv.append([(layer.keys[j][:, real], layer.values[j][:, real]) for layer in layers])
-
-    def _cache_of(self, out):
-        cache = getattr(out, "cache", None)
-        return cache if cache is not None else out.past_key_values
 
     def _decode_utterance(self, action_ids: list[int]) -> str:
         # Decode everything, then cut at the first newline: a merged stop token such as ".\n"

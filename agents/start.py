@@ -29,10 +29,11 @@ START_SEED = 900_000_000  # env seeds of the start data: apart from every traini
 def start_data(cfg: TrainConfig, actor, sft_dir: Path, progress: bool = False) -> list:
     """``cfg.start_episodes`` episodes of the SFT actor (temperature 1, train split), collected once per SFT actor
     and cached as JSONL under ``$ARCHER_GYM_CACHE/start/<key>/``: the data a critic is warmed up on."""
-    # micro_batch and prefix reuse set the order in which the sampler draws its random numbers, so they are part of
-    # what the data is, as is the sampler's own version.
+    # The sampler's version is part of what the data is (it says how tokens are drawn). micro_batch set the order of
+    # the draws before each row drew its own (SAMPLER_VERSION 2); it now changes only float rounding, as prefix reuse
+    # does, and stays in the key for that (a float's last bits can move a draw).
     key = hashlib.sha256(json.dumps([cfg.sft.key(), cfg.env_id, cfg.start_episodes, cfg.num_envs, START_SEED,
-                                     cfg.model.micro_batch, cfg.model.prefix_rows(), SAMPLER_VERSION],
+                                     cfg.model.micro_batch, SAMPLER_VERSION],
                                     sort_keys=True).encode()).hexdigest()[:16]
     path = cache_root() / "start" / key / "episodes.jsonl"
     if path.exists():

@@ -37,7 +37,7 @@ import torch  # noqa: E402
 
 from archer_gym import make_vec  # noqa: E402
 from agents.models import ModelConfig  # noqa: E402
-from agents.policy import left_pad, positions_from_mask  # noqa: E402
+from agents.policy import left_pad, output_cache, positions_from_mask  # noqa: E402
 from agents.rollout import EpisodeSpec, collect  # noqa: E402
 from agents.sft import SFTConfig, load_sft_actor, run_sft  # noqa: E402
 
@@ -73,7 +73,7 @@ def bare_loop(model, prompt_ids: list[list[int]], new_tokens: int, pad_id: int, 
         token = torch.multinomial(out.logits[:, -1].softmax(-1), 1, generator=gen)
         mask = torch.cat([mask, torch.ones_like(token)], 1)
         out = model(input_ids=token, attention_mask=mask, position_ids=positions_from_mask(mask)[:, -1:],
-                    **{cache_kwarg: out.cache if getattr(out, "cache", None) is not None else out.past_key_values}, use_cache=True)
+                    **{cache_kwarg: output_cache(out)}, use_cache=True)
     torch.multinomial(out.logits[:, -1].softmax(-1), 1, generator=gen)
 
 
