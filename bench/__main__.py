@@ -17,7 +17,7 @@ BENCHES = [
     ("oracle server", ["bench/oracle_server.py", "--requests", "500"]),
     ("sample efficiency", ["bench/sample_efficiency.py"]),
     ("micro-batches", ["bench/micro_batch.py", "--repeats", "2", "--sizes", "0", "16"]),
-    ("critic quality", ["bench/critic_quality.py", "--states", "30", "--rollouts", "3"]),
+    ("critic quality", ["bench/critic_quality.py", "--states", "30", "--rollouts", "2"]),
 ]
 
 

@@ -1,6 +1,7 @@
 """DoubleCritic shapes, head independence, frozen encoder, target copies and polyak_update."""
 
 import pytest
+from hypothesis import given, settings, strategies as st
 import torch
 from torch import nn
 
@@ -129,6 +130,7 @@ def test_cross_features_are_the_max_over_the_observations_tokens_of_relu_of_toke
         state, q_in = critic._features(OBS, ACTS)
         pair = critic.encode_actions(ACTS, OBS)
         enc = critic.state_encoder
+        enc.tokenizer.truncation_side = "left"  # the critic keeps a long text's right end
         for i, (o, a) in enumerate(zip(OBS, ACTS)):
             ids = enc.tokenizer([o], truncation=True, max_length=enc.max_length, return_tensors="pt")
             h = enc.encoder(input_ids=ids["input_ids"], attention_mask=ids["attention_mask"]).last_hidden_state[0]
@@ -226,3 +228,19 @@ def test_cache_keys_change_only_for_settings_that_change_the_critic():
     assert ModelConfig(device="cuda").cache_dict() == base
     assert ModelConfig(critic_pooling="max").cache_dict()["critic_pooling"] == "max"
     assert ModelConfig(critic_interaction=True).cache_dict() != base
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(["Is it", " big?", "\n", "\n\n", "Yes.", " ", "é", "Paris", "\r", "x"]),
+                         max_size=40).map("".join), min_size=1, max_size=6))
+def test_the_line_cached_inputs_are_the_tokenizers_own(tokenizer, texts):
+    """The encoder's inputs from per-line ids (the tiny tokenizer) equal the tokenizer's padded, left-truncated
+    call, empty texts and texts over max_length included."""
+    encoder = make_critic(tokenizer).state_encoder
+    assert encoder._lines.exact
+    tokenizer.truncation_side, tokenizer.padding_side = "left", "right"
+    want = tokenizer(texts, padding=True, truncation=True, max_length=encoder.max_length, return_tensors="pt")
+    got = encoder._tokenize(texts, torch.device("cpu"))
+    assert set(got) == {k for k in want if k in ("input_ids", "attention_mask", "token_type_ids")}
+    for k in got:
+        assert torch.equal(got[k], want[k]), k

@@ -3,6 +3,7 @@
 import warnings
 
 import pytest
+from hypothesis import given, settings, strategies as st
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -294,3 +295,58 @@ def test_draw_follows_the_distribution_and_never_draws_a_zero():
     # A row whose whole mass is on its last token, and one on its first, at the edges of the inverse.
     edge = torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]).repeat(1000, 1)
     assert draw(edge, torch.Generator().manual_seed(1)).tolist() == [2, 0] * 1000
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["Is it", " a ", "fruit?", "\n", "\n\n", "No.", " ", "  ", "\r", "\t", "é", "🍌",
+                                 "<|endoftext|>", "42", "Ċ", "3.5 kg!", "x"]), max_size=30))
+def test_line_tokens_are_the_whole_texts_ids(tokenizer, parts):
+    """The per-line cache of the tiny tokenizer gives exactly the ids of tokenizing the whole text, line cache warm
+    or cold, and the actor's prompts use it."""
+    from agents.policy import LineTokens
+
+    lines = LineTokens(tokenizer)
+    assert lines.exact
+    text = "".join(parts)
+    assert lines.of(text) == tokenizer(text)["input_ids"]
+    assert lines.of(text + "\n" + text) == tokenizer(text + "\n" + text)["input_ids"]  # warm for the repeated lines
+
+
+def test_line_tokens_step_aside_for_a_tokenizer_that_can_merge_across_newlines():
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from agents.policy import LineTokens
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)  # "\n\n" may be one token: not exact
+    tok.train_from_iterator(CORPUS * 5, trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"]))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>")
+    lines = LineTokens(fast)
+    assert not lines.exact and lines.of("Is it\n\nNo.") is None
+    actor = make_actor(fast)
+    text = INSTRUCTION + "\n\nIs it an animal?\nYes.\n"
+    assert actor.build_prompt_ids([text]) == [fast(text)["input_ids"]]
+
+
+def test_prompts_with_the_line_cache_are_the_plain_tokenizers(tokenizer):
+    actor = make_actor(tokenizer)
+    obs = observations() + [observations()[1] + "Is it a cat?\nNo.\n"]
+    assert actor._lines.exact
+    actor.max_prompt_tokens = 10_000  # no cut: every prompt is its whole observation's ids
+    assert actor.build_prompt_ids(obs) == [tokenizer(o)["input_ids"] for o in obs]
+    assert len(actor._lines.lines) > 0
+
+
+def test_a_seeded_dialogue_is_bit_identical_with_and_without_the_line_cache(tokenizer):
+    """Caching lines' ids must not change what is sampled: the same seeded dialogues, prompt ids, utterances and
+    log-probs exactly equal with the cache and with the tokenizer's own call every turn."""
+    cached = make_actor(tokenizer, max_new_tokens=6)
+    plain = make_actor(tokenizer, max_new_tokens=6)
+    plain._lines.exact = False  # the tokenizer's own call
+    a_outs, _ = converse(cached, 5, seed=4)
+    b_outs, _ = converse(plain, 5, seed=4)
+    assert len(cached._lines.lines) > 0 and not plain._lines.lines
+    for a, b in zip(a_outs, b_outs):
+        assert a.prompt_ids == b.prompt_ids and a.action_ids == b.action_ids and a.texts == b.texts
+        assert all(torch.equal(x, y) for x, y in zip(a.log_probs, b.log_probs))
