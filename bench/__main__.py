@@ -15,7 +15,7 @@ BENCHES = [
     ("rollout throughput", ["bench/rollout_throughput.py"]),
     ("webshop search", ["bench/webshop_search.py", "--episodes", "50", "--queries", "1000"]),
     ("oracle server", ["bench/oracle_server.py", "--requests", "500"]),
-    ("sample efficiency", ["bench/sample_efficiency.py"]),
+    ("sample efficiency", ["bench/sample_efficiency.py", "--results", "docs/results"]),  # the committed comparison
     ("micro-batches", ["bench/micro_batch.py", "--repeats", "2", "--sizes", "0", "16"]),
     ("critic quality", ["bench/critic_quality.py", "--states", "30", "--rollouts", "2"]),
 ]
