@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from agents.batching import join_runs, length_chunks
-from agents.policy import LineTokens
+from agents.policy import LineTokens, weights_version
 
 
 def hidden_size_of(config) -> int:
@@ -99,6 +99,8 @@ class TextEncoder(nn.Module):
         self.tokenizer = tokenizer
         self.max_length = max_length
         self._lines = LineTokens(tokenizer)
+        self._features: dict[str, Tensor] = {}  # text -> pooled features, for a frozen encoder (see cached)
+        self._features_version = None
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
 
@@ -126,6 +128,27 @@ class TextEncoder(nn.Module):
         if token_fn is None:
             return pooled
         return pooled, token_fn(hidden, inputs["attention_mask"], torch.tensor(rows, device=device))
+
+    def cached(self, texts: list[str], max_texts: int = 500_000) -> Tensor:
+        """`[B, H]` pooled features of a FROZEN encoder, each distinct text encoded once (in eval mode, no dropout)
+        and kept while the weights stay (a load_state_dict or optimizer step moves a parameter's version and empties
+        the store). For a pretrained encoder whose body does not train (``DoubleCritic(freeze_encoder=True,
+        feature_cache=True)``): replayed observations and the actor's recurring utterances are encoded once, so the
+        heads train at the cost of the new texts only. At most ``max_texts`` kept; the store then starts over."""
+        version = weights_version(self.encoder)
+        if version != self._features_version or len(self._features) > max_texts:
+            self._features, self._features_version = {}, version
+        missing = [t for t in dict.fromkeys(texts) if t not in self._features]
+        if missing:
+            was_training = self.encoder.training
+            self.encoder.eval()
+            try:
+                with torch.no_grad():
+                    out = self.forward(missing)
+            finally:
+                self.encoder.train(was_training)
+            self._features.update(zip(missing, out))
+        return torch.stack([self._features[t] for t in texts]) if texts else self.forward([])
 
     def _tokenize(self, texts: list[str], device) -> dict[str, Tensor]:
         """The encoder's inputs for ``texts``: left-truncated to ``max_length``, right-padded. With a line-exact
@@ -196,6 +219,8 @@ class DoubleCritic(nn.Module):
         max_length: token cap per text; longer texts keep their right end.
         head_hidden: width of the MLP heads.
         freeze_encoder: no gradient into the encoder (only the heads learn).
+        feature_cache: with ``freeze_encoder``, each distinct text's pooled features are computed once, in eval mode,
+            and kept (:meth:`TextEncoder.cached`): a pretrained encoder's cost is paid once per text, not per step.
         micro_batch: rows per length-sorted encoder pass (:mod:`agents.batching`; 0: the whole batch at once).
         share_encoder: one encoder for states and actions; otherwise the action side gets a deep
             copy with its own weights.
@@ -227,6 +252,7 @@ class DoubleCritic(nn.Module):
         max_length: int = 256,
         head_hidden: int = 256,
         freeze_encoder: bool = False,
+        feature_cache: bool = False,
         share_encoder: bool = True,
         pooling: str = "mean",
         joint_action: bool = False,
@@ -244,6 +270,9 @@ class DoubleCritic(nn.Module):
         self.action_pooling = action_pooling
         size = hidden_size_of(encoder.config)
         self.freeze_encoder = freeze_encoder
+        if feature_cache and not freeze_encoder:
+            raise ValueError("feature_cache=True needs freeze_encoder=True (a training encoder's features change)")
+        self.feature_cache = feature_cache
         self.state_encoder = TextEncoder(encoder, tokenizer, max_length, pooling, micro_batch)
         self.action_encoder = (
             self.state_encoder if share_encoder
@@ -260,10 +289,14 @@ class DoubleCritic(nn.Module):
             if self.one_pass:
                 raise ValueError("cross features need the observation's own tokens: not with a one-pass joint critic")
             self.cross_state, self.cross_action = nn.Linear(size, cross), nn.Linear(size, cross, bias=False)
+        if feature_cache and (cross or self.one_pass):
+            raise ValueError("feature_cache=True caches pooled text features: not with cross features or a one-pass critic")
         self.q1, self.q2 = mlp(q_in, head_hidden), mlp(q_in, head_hidden)
         self.v1, self.v2 = mlp(size, head_hidden), mlp(size, head_hidden)
 
     def _encode(self, encoder: TextEncoder, texts: list[str]) -> Tensor:
+        if self.feature_cache:
+            return encoder.cached(list(texts))
         if self.freeze_encoder:
             with torch.no_grad():
                 return encoder(texts)
@@ -362,6 +395,8 @@ def polyak_update(online: nn.Module, target: nn.Module, tau: float) -> None:
     if len(online_params) != len(target_params):
         raise ValueError("online and target have different parameter lists; build target with make_target")
     for p, tp in zip(online_params, target_params):
+        if not p.requires_grad and torch.equal(p.detach().to(tp.dtype), tp):
+            continue  # a frozen parameter already copied: an in-place no-op would still move its version (cached)
         tp.lerp_(p.detach().to(tp.dtype), tau)
     for b, tb in zip(online.buffers(), target.buffers()):
         tb.copy_(b)

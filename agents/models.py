@@ -43,6 +43,8 @@ class ModelConfig:
     bf16: bfloat16 autocast around rollouts, updates and evaluation on CUDA; a no-op on CPU (CPU runs
         stay float32 and give the same numbers with or without it).
     freeze_critic_encoder: the critic's encoder body gets no gradient; only its Q / V heads train.
+    critic_feature_cache: with ``freeze_critic_encoder``, each distinct text is encoded once (eval mode) and its pooled
+        features kept, so a pretrained critic encoder (``critic="minilm"``) costs one pass per text, not per step.
     critic_layers / critic_embd / critic_heads: sizes of the ``critic="tiny"`` BERT (0: the tiny actor's).
     critic_joint_action: Q reads the action after its observation (``observation + action``), so attention can
         relate it to the dialogue; False (the default) encodes the action alone, as the reference does.
@@ -76,6 +78,7 @@ class ModelConfig:
     critic_max_length: int = 512
     critic_head_hidden: int = 128
     freeze_critic_encoder: bool = False
+    critic_feature_cache: bool = False
     critic_joint_action: bool = False
     critic_action_pooling: str = "last"
     critic_pooling: str = "auto"
@@ -153,7 +156,8 @@ class ModelConfig:
 CPU_PREFIX_ROWS = 128
 
 #: ModelConfig fields added after cache keys existed, with the value that builds what was built before them.
-LATER_FIELDS = {"critic_pooling": "auto", "critic_interaction": False, "critic_cross": 0}
+LATER_FIELDS = {"critic_pooling": "auto", "critic_interaction": False, "critic_cross": 0,
+                "critic_feature_cache": False}
 
 #: ModelConfig fields that do not change what a cached SFT actor or critic warm-up is (LoRA changes the SFT
 #: actor and is added to its key by SFTConfig.key when on; the critic is built from the plain SFT model).
@@ -324,7 +328,8 @@ def make_critic(cfg: ModelConfig, actor: Actor) -> DoubleCritic:
     if pooling == "auto":
         pooling = "last" if is_causal_only(encoder.config) else "mean"
     critic = DoubleCritic(encoder, tok, max_length=cfg.critic_max_length, head_hidden=cfg.critic_head_hidden,
-                          freeze_encoder=cfg.freeze_critic_encoder, pooling=pooling,
+                          freeze_encoder=cfg.freeze_critic_encoder, feature_cache=cfg.critic_feature_cache,
+                          pooling=pooling,
                           joint_action=cfg.critic_joint_action, action_pooling=cfg.critic_action_pooling,
                           interaction=cfg.critic_interaction, cross=cfg.critic_cross,
                           micro_batch=resolve_micro_batch(cfg.micro_batch, str(cfg.torch_device())))

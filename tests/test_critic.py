@@ -244,3 +244,48 @@ def test_the_line_cached_inputs_are_the_tokenizers_own(tokenizer, texts):
     assert set(got) == {k for k in want if k in ("input_ids", "attention_mask", "token_type_ids")}
     for k in got:
         assert torch.equal(got[k], want[k]), k
+
+
+def test_feature_cache_encodes_each_text_once_and_equals_the_frozen_encoders_eval_features(tokenizer):
+    critic = make_critic(tokenizer, freeze_encoder=True, feature_cache=True)
+    plain = make_critic(tokenizer, freeze_encoder=True)
+    plain.load_state_dict(critic.state_dict())
+    critic.train(), plain.eval()
+    calls = []
+    critic.state_encoder.encoder.register_forward_hook(lambda m, a, o: calls.append(1))
+    out = critic(OBS, ACTS)
+    torch.testing.assert_close(out, plain(OBS, ACTS))
+    n = len(calls)
+    again = critic(list(reversed(OBS)), list(reversed(ACTS)))  # the same texts in another order: no new pass
+    assert len(calls) == n
+    torch.testing.assert_close(tuple(x.flip(0) for x in again), out)
+    assert critic.training and critic.state_encoder.encoder.training  # the cache's eval pass restored the mode
+    # New weights (a load_state_dict moves the parameters' versions): the store starts over.
+    with torch.no_grad():
+        for p in plain.state_encoder.parameters():
+            p.mul_(0.5)
+    critic.load_state_dict(plain.state_dict())
+    torch.testing.assert_close(critic(OBS, ACTS), plain(OBS, ACTS))
+    assert len(calls) > n
+    with pytest.raises(ValueError, match="feature_cache=True needs freeze_encoder=True"):
+        make_critic(tokenizer, feature_cache=True)
+
+
+def test_polyak_leaves_a_frozen_copied_parameter_untouched_and_moves_the_rest(tokenizer):
+    from agents.critic import make_target, polyak_update
+
+    critic = make_critic(tokenizer, freeze_encoder=True)
+    target = make_target(critic)
+    enc_before = [p._version for p in target.state_encoder.parameters()]
+    with torch.no_grad():
+        for p in critic.q1.parameters():
+            p.add_(1.0)
+    polyak_update(critic, target, 0.5)
+    assert [p._version for p in target.state_encoder.parameters()] == enc_before  # frozen and equal: skipped
+    for p, tp in zip(critic.q1.parameters(), target.q1.parameters()):
+        torch.testing.assert_close(tp, p - 0.5)  # trainable: target moved half way
+    with torch.no_grad():  # a frozen parameter that differs (weights loaded into the online critic) still moves
+        next(critic.state_encoder.parameters()).add_(2.0)
+    polyak_update(critic, target, 0.5)
+    p, tp = next(critic.state_encoder.parameters()), next(target.state_encoder.parameters())
+    torch.testing.assert_close(tp, p - 1.0)
