@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from agents.batching import join_runs, length_chunks
-from agents.policy import LineTokens, weights_version
+from agents.policy import LineTokens, pad_ids, weights_version
 
 
 def hidden_size_of(config) -> int:
@@ -164,14 +164,8 @@ class TextEncoder(nn.Module):
             batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
                                    return_tensors="pt").to(device)
             return {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-        ids = [x[-self.max_length:] if len(x) > self.max_length else x for x in ids]
-        width = max((len(x) for x in ids), default=0)
-        input_ids = torch.full((len(ids), width), self.tokenizer.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(ids), width), dtype=torch.long)
-        for i, x in enumerate(ids):
-            input_ids[i, : len(x)] = torch.tensor(x, dtype=torch.long)
-            mask[i, : len(x)] = 1
-        out = {"input_ids": input_ids.to(device), "attention_mask": mask.to(device)}
+        input_ids, mask = pad_ids([x[-self.max_length:] for x in ids], self.tokenizer.pad_token_id, device, "right")
+        out = {"input_ids": input_ids, "attention_mask": mask}
         if "token_type_ids" in self.tokenizer.model_input_names:
             out["token_type_ids"] = torch.zeros_like(out["input_ids"])
         return out
@@ -191,13 +185,9 @@ class TextEncoder(nn.Module):
                    self.tokenizer(list(actions), add_special_tokens=False)["input_ids"]]
         obs_ids = [ids or [self.tokenizer.pad_token_id] for ids in obs_ids]
         seqs = [o + a for o, a in zip(obs_ids, act_ids)]
-        width = max(len(x) for x in seqs)
-        ids = torch.full((len(seqs), width), self.tokenizer.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(seqs), width), dtype=torch.long)
-        for i, x in enumerate(seqs):  # right padding: positions 0..n-1 whatever the batch
-            ids[i, : len(x)] = torch.tensor(x)
-            mask[i, : len(x)] = 1
-        hidden = self.encoder(input_ids=ids.to(device), attention_mask=mask.to(device)).last_hidden_state
+        ids, mask = pad_ids(seqs, self.tokenizer.pad_token_id, device, "right")  # positions 0..n-1 whatever the batch
+        width = ids.shape[1]
+        hidden = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
         rows = torch.arange(len(seqs), device=device)
         state_at = torch.tensor([len(o) - 1 for o in obs_ids], device=device)
         if action_pooling == "last":

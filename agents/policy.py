@@ -126,16 +126,23 @@ def output_cache(out):
     return cache if cache is not None else out.past_key_values
 
 
-def left_pad(seqs: list[list[int]], pad_id: int, device: torch.device) -> tuple[Tensor, Tensor]:
-    """Left-pad id lists: returns (ids `[B, L]`, attention mask `[B, L]` long)."""
-    length = max(len(s) for s in seqs)
+def pad_ids(seqs: list[list[int]], pad_id: int, device: torch.device, side: str = "left") -> tuple[Tensor, Tensor]:
+    """Pad id lists on ``side`` ("left": the actor's batches; "right": the critic's, positions 0..n-1 whatever the
+    batch): returns (ids `[B, L]`, attention mask `[B, L]` long), L the longest list."""
+    length = max(len(s) for s in seqs) if seqs else 0
     ids = torch.full((len(seqs), length), pad_id, dtype=torch.long)
     mask = torch.zeros((len(seqs), length), dtype=torch.long)
     for i, s in enumerate(seqs):
         if s:
-            ids[i, length - len(s) :] = torch.tensor(s, dtype=torch.long)
-            mask[i, length - len(s) :] = 1
+            cols = slice(length - len(s), length) if side == "left" else slice(0, len(s))
+            ids[i, cols] = torch.tensor(s, dtype=torch.long)
+            mask[i, cols] = 1
     return ids.to(device), mask.to(device)
+
+
+def left_pad(seqs: list[list[int]], pad_id: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """Left-pad id lists: returns (ids `[B, L]`, attention mask `[B, L]` long)."""
+    return pad_ids(seqs, pad_id, device, "left")
 
 
 def positions_from_mask(mask: Tensor) -> Tensor:
@@ -222,7 +229,9 @@ class LineTokens:
         self.exact = self._exact(tokenizer)
 
     def __deepcopy__(self, memo):  # a copied actor starts with an empty store over its own copy of the tokenizer
-        return LineTokens(copy.deepcopy(self.tokenizer, memo), self.max_lines)
+        new = copy.copy(self)  # the same tokenizer, so the same `exact` (not read again from its JSON)
+        new.tokenizer, new.lines = copy.deepcopy(self.tokenizer, memo), {}
+        return new
 
     @staticmethod
     def _exact(tokenizer) -> bool:

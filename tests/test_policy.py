@@ -347,6 +347,11 @@ def test_a_seeded_dialogue_is_bit_identical_with_and_without_the_line_cache(toke
     a_outs, _ = converse(cached, 5, seed=4)
     b_outs, _ = converse(plain, 5, seed=4)
     assert len(cached._lines.lines) > 0 and not plain._lines.lines
+    import copy
+
+    copied = copy.deepcopy(cached)  # a copy (a frozen reference) keeps exactness, starts empty, owns its tokenizer
+    assert copied._lines.exact and not copied._lines.lines and copied._lines.tokenizer is copied.tokenizer
+    assert copied.build_prompt_ids(observations()) == cached.build_prompt_ids(observations())
     for a, b in zip(a_outs, b_outs):
         assert a.prompt_ids == b.prompt_ids and a.action_ids == b.action_ids and a.texts == b.texts
         assert all(torch.equal(x, y) for x, y in zip(a.log_probs, b.log_probs))
