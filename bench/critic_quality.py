@@ -33,7 +33,11 @@ ceilings, what a perfect critic would score against this Monte-Carlo truth:
 
 For Twenty Questions, guesses are also split into consistent with the dialogue (the word could still be the
 target) and inconsistent (a word the replies already ruled out): their mean critic min Q, the truth, and in how
-many states with both kinds the critic puts the consistent guesses above the inconsistent ones.
+many states with both kinds the critic puts the consistent guesses above the inconsistent ones. Every utterance
+then has a kind (a question, a question the env did not understand, a consistent or an inconsistent guess): the
+mean advantage of each kind by the truth and by each estimator, and what a critic that knew only the kind would
+score (each pair estimated by its kind's mean true Q). On the default probe that is about 0.5: the 0.5 the issue
+asks of the critic needs it to know which guesses the dialogue ruled out, nearly without fault.
 """
 
 from __future__ import annotations
@@ -286,6 +290,54 @@ def guess_report(probe: Probe, min_q: np.ndarray) -> dict:
     return out
 
 
+#: Twenty Questions' reply to an utterance it cannot parse (a question that wastes its turn).
+NOT_UNDERSTOOD = "I don't understand the question."
+KINDS = ("question", "question not understood", "consistent guess", "inconsistent guess")
+
+
+def utterance_kinds(probe: Probe) -> list[str]:
+    """Each pair's kind (KINDS) from its guess labels and the env's reply to it (Twenty Questions; [] otherwise)."""
+    if not probe.guess:
+        return []
+    kinds = []
+    for word, consistent, step in zip(probe.guess, probe.guess_consistent, probe.first):
+        if word:
+            kinds.append("consistent guess" if consistent else "inconsistent guess")
+        else:
+            reply = step.next_observation.rstrip("\n").rsplit("\n", 1)[-1]
+            kinds.append("question not understood" if reply.endswith(NOT_UNDERSTOOD) else "question")
+    return kinds
+
+
+def kind_report(probe: Probe, est: dict[str, np.ndarray]) -> dict:
+    """Per kind of utterance, the mean advantage (centred within its state, states with one pair left out) of the
+    truth and of each estimator; and ``kind_oracle``: the within-state correlation of a critic that knew only each
+    pair's kind (its estimate: the kind's mean true Q over the probe), the score that knowing which guesses the
+    dialogue ruled out, and nothing about which question is the better one, would reach."""
+    kinds = utterance_kinds(probe)
+    if not kinds:
+        return {}
+    groups = [g for g in probe.groups() if len(g) > 1]
+    kinds = np.array(kinds)
+
+    def centred(x: np.ndarray) -> np.ndarray:
+        out = np.full(len(x), np.nan)
+        for g in groups:
+            out[g] = x[g] - x[g].mean()
+        return out
+
+    truth, cen = centred(probe.truth), {k: centred(est[k]) for k in ("q", "td")}
+    out = {}
+    for kind in KINDS:
+        sel = (kinds == kind) & ~np.isnan(truth)
+        if sel.any():
+            out[kind] = {"n": int(sel.sum()), "truth": float(truth[sel].mean()),
+                         **{k: float(v[sel].mean()) for k, v in cen.items()}}
+    kind_mean = {k: probe.truth[kinds == k].mean() for k in set(kinds)}
+    out["kind_oracle"] = within_state_corr(np.array([kind_mean[k] for k in kinds]), probe.truth, probe.groups())
+    return out
+
+
 def report(probe: Probe, critic, cfg) -> dict:
     groups = probe.groups()
     est = critic_estimates(critic, probe, cfg)
@@ -296,6 +348,7 @@ def report(probe: Probe, critic, cfg) -> dict:
         res[kind] = {"within_state_corr": within_state_corr(est[kind], true_adv, groups),
                      "ordered_right": ordered_right(est[kind], true_adv, groups)}
     res["guesses"] = guess_report(probe, est["min_q"])
+    res["kinds"] = kind_report(probe, est)
     return res
 
 
@@ -316,6 +369,14 @@ def print_report(res: dict, rollouts: int) -> None:
                   f"true Q {g[name]['true_q']:.2f}")
         print(f"states with both kinds: {g['states_with_both']}; the critic ranks the consistent guesses higher in "
               f"{g['states_ordered_right']}")
+    k = res.get("kinds")
+    if k:
+        print("by kind of utterance, mean advantage centred within its state (truth / critic Q - V / TD):")
+        for name in KINDS:
+            if name in k:
+                print(f"  {name:<25} n {k[name]['n']:>4}  {k[name]['truth']:+.2f} / {k[name]['q']:+.2f} / "
+                      f"{k[name]['td']:+.2f}")
+        print(f"a critic that knew only each utterance's kind would score {k['kind_oracle']:.2f}")
 
 
 def default_critic(env_id: str, progress: bool = True, model_args: dict | None = None, algo_args: dict | None = None):

@@ -72,3 +72,34 @@ def test_capacity_bad_flag_is_a_one_line_error(capsys):
     with pytest.raises(SystemExit) as exc:
         cc.main(["--model-arg", "nope=1"])
     assert exc.value.code == 2 and "ModelConfig has no field 'nope'" in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_kind_report_by_hand():
+    """Kinds from the guess labels and the reply; each kind's centred mean advantage; the kind oracle scores 1 when the
+    truth is constant within each kind and a lone-pair state is left out of every figure."""
+    from archer_gym import Transition
+
+    def step(reply):
+        return Transition("s", "a", -1.0, "s\nA: " + reply + "\n", False, False)
+
+    pairs = [("t", [], "s1", "q"), ("t", [], "s1", "gc"), ("t", [], "s1", "gi"), ("t", [], "s2", "junk"),
+             ("t", [], "s2", "q2"), ("t", [], "s3", "alone")]
+    truth = np.array([-5.0, -3.0, -6.0, -6.0, -5.0, -9.0])
+    replies = ["No.", "No.", "No.", cq.NOT_UNDERSTOOD, "Yes.", "Yes."]
+    probe = cq.Probe(pairs, truth, (truth, truth), truth, (truth, truth), [step(r) for r in replies],
+                     guess=["", "Cat", "Dog", "", "", ""], guess_consistent=[False, True, False, False, False, False])
+    assert cq.utterance_kinds(probe) == ["question", "consistent guess", "inconsistent guess",
+                                         "question not understood", "question", "question"]
+    est = {"q": np.array([0.0, 0.0, 1.0, 2.0, 0.0, 7.0]), "td": truth.copy()}
+    k = cq.kind_report(probe, est)
+    # s1: truth centred at its mean -14/3; s2: at -5.5; s3 (one pair) is left out
+    assert k["consistent guess"]["truth"] == pytest.approx(-3.0 + 14 / 3)
+    assert k["inconsistent guess"]["q"] == pytest.approx(1.0 - 1 / 3)
+    assert k["question not understood"] == {"n": 1, "truth": pytest.approx(-0.5), "q": pytest.approx(1.0),
+                                            "td": pytest.approx(-0.5)}
+    assert k["question"]["n"] == 2 and k["question"]["truth"] == pytest.approx(((-5 + 14 / 3) + 0.5) / 2)
+    assert k["kind_oracle"] < 1.0  # the question kind's mean true Q (-6.33) takes in s3's lone -9: off in s1
+    same = cq.Probe(pairs[:3], truth[:3], (truth[:3],) * 2, truth[:3], (truth[:3],) * 2,
+                    [step(r) for r in replies[:3]], guess=["", "Cat", "Dog"], guess_consistent=[False, True, False])
+    assert cq.kind_report(same, {"q": truth[:3], "td": truth[:3]})["kind_oracle"] == pytest.approx(1.0)
+    assert cq.kind_report(cq.Probe(pairs, truth, (truth, truth), truth, (truth, truth), []), est) == {}
