@@ -17,7 +17,7 @@ import transformers
 
 from agents import distributed
 from agents.batching import resolve_micro_batch
-from agents.critic import POOLINGS, DoubleCritic
+from agents.critic import POOLINGS, DoubleCritic, TurnCritic
 from agents.policy import Actor, body_copy
 from agents.tiny import build_tiny_encoder, load_minilm
 
@@ -54,6 +54,12 @@ class ModelConfig:
     critic_interaction: Q's heads read [s, a, s * a, |s - a|] instead of [s, a] (see agents.critic.DoubleCritic).
     critic_cross: width of the token-action features Q's heads also read, max over the observation's tokens of
         relu(W h_t + U a + b) (0: none; see agents.critic.DoubleCritic).
+    critic_turns: the hierarchical critic (agents.critic.TurnCritic): ``critic`` (a pretrained encoder: "minilm" or
+        a name / path) is frozen and encodes each chunk of the dialogue and each action once; a small transformer
+        (``critic_embd`` wide, default 128; ``critic_layers`` deep, default 2; ``critic_heads``, default 4) reads
+        them. Off by default.
+    critic_turn_join: with ``critic_turns``, a regex: a line matching it joins the chunk before it (r"^A: " makes a
+        Twenty Questions turn, question and answer, one chunk); "": each line is a chunk.
     """
 
     actor: str = "tiny"
@@ -84,6 +90,8 @@ class ModelConfig:
     critic_pooling: str = "auto"
     critic_interaction: bool = False
     critic_cross: int = 0
+    critic_turns: bool = False
+    critic_turn_join: str = ""
     # Rows per length-sorted micro-batch in the actor's sampling and scoring and the critic's encoder (agents.batching):
     # -1 auto (16 on the CPU, where padding to a batch's longest row cost 2-2.5x; the whole batch on a GPU), 0 whole.
     micro_batch: int = -1
@@ -110,6 +118,16 @@ class ModelConfig:
             raise ValueError(f"chat_template={self.chat_template!r}; choose True, False or 'auto'")
         if self.critic_pooling not in ("auto",) + POOLINGS:
             raise ValueError(f"critic_pooling={self.critic_pooling!r}; choose one of {('auto',) + POOLINGS}")
+        if self.critic_turns and self.critic in ("tiny", "actor"):
+            raise ValueError(f"critic_turns=True freezes the critic's encoder: name a pretrained one (critic=minilm or a "
+                             f"model name / path), not critic={self.critic!r}")
+        if self.critic_turn_join:
+            import re
+
+            try:
+                re.compile(self.critic_turn_join)
+            except re.error as err:
+                raise ValueError(f"critic_turn_join={self.critic_turn_join!r} is not a regex: {err}") from None
         if self.lora_r < 0:
             raise ValueError(f"lora_r={self.lora_r} must be >= 0 (0: no LoRA, train every weight)")
         if self.micro_batch < -1:
@@ -157,7 +175,7 @@ CPU_PREFIX_ROWS = 128
 
 #: ModelConfig fields added after cache keys existed, with the value that builds what was built before them.
 LATER_FIELDS = {"critic_pooling": "auto", "critic_interaction": False, "critic_cross": 0,
-                "critic_feature_cache": False}
+                "critic_feature_cache": False, "critic_turns": False, "critic_turn_join": ""}
 
 #: ModelConfig fields that do not change what a cached SFT actor or critic warm-up is (LoRA changes the SFT
 #: actor and is added to its key by SFTConfig.key when on; the critic is built from the plain SFT model).
@@ -303,7 +321,7 @@ def is_causal_only(config) -> bool:
     return kind in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and kind not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 
-def make_critic(cfg: ModelConfig, actor: Actor) -> DoubleCritic:
+def make_critic(cfg: ModelConfig, actor: Actor) -> DoubleCritic | TurnCritic:
     """The utterance-level double critic named by ``cfg.critic``."""
     import copy
 
@@ -324,6 +342,10 @@ def make_critic(cfg: ModelConfig, actor: Actor) -> DoubleCritic:
         tok = transformers.AutoTokenizer.from_pretrained(cfg.critic)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
+    if cfg.critic_turns:
+        width = cfg.critic_embd or 128
+        return TurnCritic(encoder, tok, width=width, layers=cfg.critic_layers or 2, heads=cfg.critic_heads or 4,
+                          head_hidden=cfg.critic_head_hidden, join=cfg.critic_turn_join).to(cfg.torch_device())
     pooling = cfg.critic_pooling
     if pooling == "auto":
         pooling = "last" if is_causal_only(encoder.config) else "mean"

