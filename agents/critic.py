@@ -381,7 +381,7 @@ class TurnCritic(nn.Module):
     """Two Q and two V heads over a dialogue read chunk by chunk: a hierarchical critic (issue 20).
 
     Each observation is cut into chunks (its non-empty lines; a line matching ``join`` is appended to the chunk
-    before it, so ``join=r"^A: "`` makes each Twenty Questions turn, question and answer, one chunk). A FROZEN
+    before it, so ``join=r"^A:"`` makes each Twenty Questions turn, question and answer, one chunk). A FROZEN
     sentence encoder (a pretrained one such as MiniLM, mean pooled) turns each distinct chunk and each action into
     a vector once (``TextEncoder.cached``); a small trainable transformer then reads ``[query, action, chunk_1 ..
     chunk_n]`` (V: without the action), each chunk with an embedding of how many chunks back it is, and the heads
@@ -390,7 +390,7 @@ class TurnCritic(nn.Module):
     ("is it a fruit? no") and attention relates the action to each turn (a guess against every answer).
 
     Measured on the probe of ``python bench/critic_quality.py`` (seed 1: 126 states, 497 pairs; the default critic
-    0.42), within-state correlation of min Q - min V with the MDP truth, MiniLM, ``join=r"^A: "``: 0.41 after a
+    0.42), within-state correlation of min Q - min V with the MDP truth, MiniLM, ``join=r"^A:"``: 0.41 after a
     1,500-step warm-up on the default 1,000 start episodes (the bench; consistent guesses first in 38 of 51 states
     against the default's 36), and in scratch warm-ups of the same design 0.40 / 0.40 / 0.48 / 0.39 at 500 / 1,000
     / 1,500 / 2,000 steps on 1,000 episodes, 0.49 / 0.54 (46 of 51) at 1,500 / 3,000 steps on 4,000 episodes; each

@@ -58,8 +58,9 @@ class ModelConfig:
         a name / path) is frozen and encodes each chunk of the dialogue and each action once; a small transformer
         (``critic_embd`` wide, default 128; ``critic_layers`` deep, default 2; ``critic_heads``, default 4) reads
         them. Off by default.
-    critic_turn_join: with ``critic_turns``, a regex: a line matching it joins the chunk before it (r"^A: " makes a
-        Twenty Questions turn, question and answer, one chunk); "": each line is a chunk.
+    critic_turn_join: with ``critic_turns``, a regex: a line matching it joins the chunk before it (r"^A:" makes a
+        Twenty Questions turn, question and answer, one chunk); "": each line is a chunk. ``--model-arg KEY=VALUE``
+        strips a value's surrounding spaces (``--critic-turn-join`` keeps them), so write the regex without them.
     """
 
     actor: str = "tiny"

@@ -5,7 +5,7 @@
     python bench/critic_quality.py --critic runs/x/checkpoint/critic.safetensors   # a trained run's critic
     python bench/critic_quality.py --json out.json       # the figures as JSON too
     python bench/critic_quality.py --model-arg critic=actor --model-arg critic_joint_action=true   # another critic
-    python bench/critic_quality.py --model-arg critic=minilm --model-arg critic_turns=true --model-arg "critic_turn_join=^A: " \
+    python bench/critic_quality.py --model-arg critic=minilm --model-arg critic_turns=true --model-arg "critic_turn_join=^A:" \
         --start-episodes 4000 --algo-arg critic_warmup_steps=3000       # the hierarchical critic (agents.critic.TurnCritic)
 
 The probe: states the SFT actor visits on the train split, and at each state a few of its own sampled

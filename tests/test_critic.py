@@ -311,13 +311,13 @@ def test_turn_critic_cuts_chunks_by_line_and_join_rule():
     assert chunks(fake, text) == ["A: No.", "Q: Is it big?", "A: Yes."]  # the latest max_chunks lines
     import re
 
-    fake.join, fake.max_chunks = re.compile(r"^A: "), 48
+    fake.join, fake.max_chunks = re.compile(r"^A:"), 48
     assert chunks(fake, text) == ["Play.", "Q: Is it red? A: No.", "Q: Is it big? A: Yes."]
     assert chunks(fake, "A: orphan\n") == ["A: orphan"]  # nothing before it to join
 
 
 def test_turn_critic_scores_a_text_the_same_alone_and_in_any_batch():
-    critic = _turn_critic(join=r"^A: ")
+    critic = _turn_critic(join=r"^A:")
     obs = OBS + ["Guess my city.\n\nQ: Is it in Europe?\nA: No.\nQ: Is it on the coast?\nA: Yes.\n", ""]
     acts = ACTS + ["Is it Lima?", "Is it a dog?"]
     with torch.no_grad():
