@@ -85,3 +85,18 @@ def test_write_tuned_replaces_the_swept_methods_and_keeps_the_others(tmp_path, m
     assert merged["algo_args"] == {"archer": {"actor_lr": 1e-4}, "grpo": {"lr": 3e-4}}
     assert merged["archer_note"] == "kept" and merged["source"] == "the first sweep"
     assert merged["sources"] == {"grpo": "python baselines/sweep.py --methods grpo rloo --out results/sweep_group"}
+
+
+def test_the_turn_critic_tables_figures_come_from_its_committed_finals():
+    """docs/results/turn_critic/README.md's row for the hierarchical critic is its finals.json, recomputed."""
+    from pathlib import Path
+
+    from baselines.compare import mean_ci
+
+    d = Path(__file__).resolve().parent.parent / "docs" / "results" / "turn_critic"
+    finals = json.loads((d / "finals.json").read_text())
+    assert [r["episodes"] for r in finals] == [500, 500, 500] and not any(r["greedy"] for r in finals)
+    values = [r["mean_return"] for r in finals]
+    mean, ci = mean_ci(values)
+    row = f"| hierarchical (TurnCritic) | **{mean:.2f} ± {ci:.2f}** | {', '.join(f'{v:.2f}' for v in values)} |"
+    assert row in (d / "README.md").read_text()
