@@ -438,12 +438,19 @@ class TurnCritic(nn.Module):
                 out.append(line)
         return out[-self.max_chunks:]
 
-    def _read(self, observations: list[str], actions: list[str] | None = None) -> Tensor:
-        """`[B, width]`: the query token's output over each observation's chunks (and its action)."""
+    def _inputs(self, observations: list[str], actions: list[str] | None = None):
+        """(each observation's chunks, their projected vectors, the actions' projected vectors or None): each
+        distinct text through the frozen encoder once (cached), in one call for the chunks and the actions."""
         per = [self.chunks(o) for o in observations]
-        texts = [c for cs in per for c in cs] + (list(actions) if actions is not None else [])
+        texts = [c for cs in per for c in cs]
+        n = len(texts)
+        texts += list(actions) if actions is not None else []
         vectors = self.proj(self._text.encoder.cached(texts)) if texts else None
-        lead = 1 if actions is None else 2
+        return per, (vectors[:n] if n else None), (vectors[n:] if actions is not None else None)
+
+    def _read(self, per: list[list[str]], chunk_vectors: Tensor | None, action_vectors: Tensor | None = None) -> Tensor:
+        """`[B, width]`: the query token's output over each observation's chunks (and its action)."""
+        lead = 1 if action_vectors is None else 2
         n = max((len(cs) for cs in per), default=0)
         device = self.query.device
         x = torch.zeros(len(per), lead + n, self.query.shape[0], device=device, dtype=self.query.dtype)
@@ -453,30 +460,34 @@ class TurnCritic(nn.Module):
         for b, cs in enumerate(per):
             if cs:
                 age = torch.arange(len(cs) - 1, -1, -1, device=device)
-                x[b, lead:lead + len(cs)] = vectors[start:start + len(cs)] + self.kind.weight[0] + self.age(age)
+                x[b, lead:lead + len(cs)] = chunk_vectors[start:start + len(cs)] + self.kind.weight[0] + self.age(age)
                 pad[b, lead:lead + len(cs)] = False
                 start += len(cs)
-        if actions is not None:
-            x[:, 1] = vectors[start:] + self.kind.weight[1]
+        if action_vectors is not None:
+            x[:, 1] = action_vectors + self.kind.weight[1]
         return self.norm(self.trunk(x, src_key_padding_mask=pad)[:, 0])
 
     def forward(self, observations: list[str], actions: list[str]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """(q1, q2, v1, v2), each `[B]`; each observation cut and encoded once for both Q and V."""
+        pair, state = self._pair(observations, actions, with_state=True)
+        return (self.q1(pair).squeeze(-1), self.q2(pair).squeeze(-1),
+                self.v1(state).squeeze(-1), self.v2(state).squeeze(-1))
+
+    def _pair(self, observations: list[str], actions: list[str], with_state: bool = False):
         if len(observations) != len(actions):
             raise ValueError(f"{len(observations)} observations but {len(actions)} actions")
-        q1, q2 = self.q(observations, actions)
-        v1, v2 = self.v(observations)
-        return q1, q2, v1, v2
+        per, chunk_vectors, action_vectors = self._inputs(list(observations), list(actions))
+        pair = self._read(per, chunk_vectors, action_vectors)
+        return (pair, self._read(per, chunk_vectors)) if with_state else pair
 
     def q(self, observations: list[str], actions: list[str]) -> tuple[Tensor, Tensor]:
         """(q1, q2), each `[B]`."""
-        if len(observations) != len(actions):
-            raise ValueError(f"{len(observations)} observations but {len(actions)} actions")
-        pair = self._read(list(observations), list(actions))
+        pair = self._pair(observations, actions)
         return self.q1(pair).squeeze(-1), self.q2(pair).squeeze(-1)
 
     def v(self, observations: list[str]) -> tuple[Tensor, Tensor]:
         """(v1, v2), each `[B]`."""
-        state = self._read(list(observations))
+        state = self._read(*self._inputs(list(observations))[:2])
         return self.v1(state).squeeze(-1), self.v2(state).squeeze(-1)
 
 

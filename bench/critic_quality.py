@@ -59,6 +59,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import archer_gym  # noqa: E402,F401
+from tasks.twenty_questions.questions import DONT_UNDERSTAND as NOT_UNDERSTOOD  # noqa: E402
 from archer_gym import Transition  # noqa: E402
 
 
@@ -214,14 +215,20 @@ def build_probe(actor, env_id: str, states: int, per_state: int, rollouts: int, 
 
 
 # --------------------------------------------------------------------------------------------- scoring
-def within_state_corr(estimate: np.ndarray, truth: np.ndarray, groups: list[list[int]]) -> float:
-    """Correlation of ``estimate`` and ``truth``, both centred within each state (states with one pair skipped)."""
-    a, b = [], []
+def centred(values: np.ndarray, groups: list[list[int]]) -> np.ndarray:
+    """``values`` minus their state's mean, NaN for a state with one pair (no within-state contrast)."""
+    out = np.full(len(values), np.nan)
     for g in groups:
         if len(g) > 1:
-            a += list(estimate[g] - estimate[g].mean())
-            b += list(truth[g] - truth[g].mean())
-    return float(np.corrcoef(a, b)[0, 1])
+            out[g] = values[g] - values[g].mean()
+    return out
+
+
+def within_state_corr(estimate: np.ndarray, truth: np.ndarray, groups: list[list[int]]) -> float:
+    """Correlation of ``estimate`` and ``truth``, both centred within each state (states with one pair skipped)."""
+    a, b = centred(estimate, groups), centred(truth, groups)
+    keep = ~np.isnan(b)
+    return float(np.corrcoef(a[keep], b[keep])[0, 1])
 
 
 def ordered_right(estimate: np.ndarray, truth: np.ndarray, groups: list[list[int]], margin: float = 0.5) -> float:
@@ -292,8 +299,6 @@ def guess_report(probe: Probe, min_q: np.ndarray) -> dict:
     return out
 
 
-#: Twenty Questions' reply to an utterance it cannot parse (a question that wastes its turn).
-NOT_UNDERSTOOD = "I don't understand the question."
 KINDS = ("question", "question not understood", "consistent guess", "inconsistent guess")
 
 
@@ -307,7 +312,7 @@ def utterance_kinds(probe: Probe) -> list[str]:
             kinds.append("consistent guess" if consistent else "inconsistent guess")
         else:
             reply = step.next_observation.rstrip("\n").rsplit("\n", 1)[-1]
-            kinds.append("question not understood" if reply.endswith(NOT_UNDERSTOOD) else "question")
+            kinds.append("question not understood" if reply.endswith(NOT_UNDERSTOOD) else "question")  # its turn wasted
     return kinds
 
 
@@ -319,16 +324,9 @@ def kind_report(probe: Probe, est: dict[str, np.ndarray]) -> dict:
     kinds = utterance_kinds(probe)
     if not kinds:
         return {}
-    groups = [g for g in probe.groups() if len(g) > 1]
+    groups = probe.groups()
     kinds = np.array(kinds)
-
-    def centred(x: np.ndarray) -> np.ndarray:
-        out = np.full(len(x), np.nan)
-        for g in groups:
-            out[g] = x[g] - x[g].mean()
-        return out
-
-    truth, cen = centred(probe.truth), {k: centred(est[k]) for k in ("q", "td")}
+    truth, cen = centred(probe.truth, groups), {k: centred(est[k], groups) for k in ("q", "td")}
     out = {}
     for kind in KINDS:
         sel = (kinds == kind) & ~np.isnan(truth)
@@ -336,7 +334,7 @@ def kind_report(probe: Probe, est: dict[str, np.ndarray]) -> dict:
             out[kind] = {"n": int(sel.sum()), "truth": float(truth[sel].mean()),
                          **{k: float(v[sel].mean()) for k, v in cen.items()}}
     kind_mean = {k: probe.truth[kinds == k].mean() for k in set(kinds)}
-    out["kind_oracle"] = within_state_corr(np.array([kind_mean[k] for k in kinds]), probe.truth, probe.groups())
+    out["kind_oracle"] = within_state_corr(np.array([kind_mean[k] for k in kinds]), probe.truth, groups)
     return out
 
 
@@ -405,6 +403,8 @@ def default_critic(env_id: str, progress: bool = True, model_args: dict | None =
 
 
 def main(argv=None) -> dict:
+    from archer_gym.cli import positive_int
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--env", default="archer/TwentyQuestionsSubset-v0")
     ap.add_argument("--states", type=int, default=150)
@@ -417,7 +417,7 @@ def main(argv=None) -> dict:
                     help="a ModelConfig field of the critic to score, e.g. critic=actor, critic_joint_action=true")
     ap.add_argument("--algo-arg", action="append", default=[], metavar="KEY=VALUE",
                     help="an ArcherConfig field of its warm-up, e.g. critic_warmup_steps=250, critic_lr=3e-4")
-    ap.add_argument("--start-episodes", type=int, default=None,
+    ap.add_argument("--start-episodes", type=positive_int, default=None,
                     help="SFT-actor episodes the critic warms up on (default: the trainer's, 1000)")
     a = ap.parse_args(argv)
 
@@ -430,8 +430,6 @@ def main(argv=None) -> dict:
     # One thread: the tiny models cannot keep two busy, and 2 shared cores oversubscribed run 10-100x slower.
     torch.set_num_threads(1)
     try:
-        if a.start_episodes is not None and a.start_episodes < 1:
-            raise ValueError(f"--start-episodes {a.start_episodes} must be >= 1")
         actor, critic, acfg = default_critic(a.env, model_args=model_args, algo_args=algo_args,
                                              start_episodes=a.start_episodes)
     except ValueError as err:  # an unknown field or a bad value, named by apply_overrides / __post_init__
