@@ -469,3 +469,87 @@ def test_the_monte_carlo_warm_up_regresses_q_on_each_episodes_returns(actor, tmp
     with pytest.raises(ValueError, match="whole episodes"):
         cl.CriticLearner(cfg, ModelConfig(), actor, np.random.default_rng(0)).warm_start(
             lambda: data(whole=False), sample, 3, tmp_path / "partial")
+
+
+def test_the_weight_average_is_the_bias_corrected_ema_of_the_trained_weights():
+    """WeightAverage: avg <- d avg + (1 - d) w with d = min(decay, (1 + i) / (10 + i)) after step i, by hand; frozen
+    parameters are left alone; a decay outside (0, 1) is refused in one line."""
+    from agents.algos.critic_learner import CriticConfig, WeightAverage
+    net = torch.nn.Linear(1, 1)
+    net.bias.requires_grad_(False)
+    average = WeightAverage(net, 0.5)
+    expected = net.weight.item()
+    for i, w in enumerate([1.0, 2.0, 4.0, 8.0]):
+        with torch.no_grad():
+            net.weight.fill_(w)
+        average(i)
+        d = min(0.5, (1 + i) / (10 + i))
+        expected = d * expected + (1 - d) * w
+        assert average.module.weight.item() == pytest.approx(expected)
+    assert net.weight.item() == 8.0 and average.module.bias.item() == net.bias.item()
+    with pytest.raises(ValueError, match="decay"):
+        WeightAverage(net, 1.0)
+    with pytest.raises(ValueError, match="warmup_ema"):
+        CriticConfig(warmup_ema=1.0)
+
+
+def test_a_warm_up_with_a_weight_average_ends_on_the_average(actor, tmp_path):
+    """warmup_ema > 0: the warm-up's critic and its target are both the average of the critic's weights over the
+    warm-up's steps (the same steps as without it), and a cache hit loads that average again."""
+    from agents.algos import critic_learner as cl
+    eps = collect(make_vec(ENV, 2), lambda obs: actor.sample(obs, generator=torch.Generator().manual_seed(0)),
+                  [EpisodeSpec(seed=i) for i in range(4)], env_id=ENV).episodes
+
+    def data():
+        buf = ReplayBuffer(100)
+        buf.add_episodes(eps)
+        return buf
+
+    def warm(decay, cache):
+        learner = cl.CriticLearner(cl.CriticConfig(batch_size=4, warmup_ema=decay), ModelConfig(), actor,
+                                   np.random.default_rng(0))
+        seen = []
+        real = cl.WeightAverage.__call__
+
+        def spy(self, step):
+            real(self, step)
+            seen.append({k: v.clone() for k, v in self.module.state_dict().items()})
+
+        sample = lambda obs: actor.sample(obs, generator=torch.Generator().manual_seed(0)).texts  # noqa: E731
+        with mock.patch.object(cl.WeightAverage, "__call__", spy):
+            learner.warm_start(data, sample, 3, cache)
+        return learner, seen
+
+    plain, _ = warm(0.0, tmp_path / "plain")
+    averaged, seen = warm(0.9, tmp_path / "ema")
+    assert len(seen) == 3
+    for module in (averaged.critic, averaged.target):
+        state = module.state_dict()
+        assert all(torch.equal(state[k], seen[-1][k]) for k in state)
+    differs = [k for k, v in plain.critic.state_dict().items() if not torch.equal(v, averaged.critic.state_dict()[k])]
+    assert differs  # the average is not the last step's weights
+    again, seen_again = warm(0.9, tmp_path / "ema")  # a cache hit: no steps, the same averaged critic
+    assert not seen_again
+    assert all(torch.equal(v, again.critic.state_dict()[k]) for k, v in averaged.critic.state_dict().items())
+
+
+def test_a_critic_update_without_a_sampler_regresses_v_on_each_transitions_own_action(actor):
+    """update(buffer, None): V's target is Q' of the sampled transitions' own actions (the start data are the policy's
+    own samples), and no action is drawn from the actor."""
+    from agents.algos import critic_learner as cl
+    eps = collect(make_vec(ENV, 2), lambda obs: actor.sample(obs, generator=torch.Generator().manual_seed(0)),
+                  [EpisodeSpec(seed=i) for i in range(4)], env_id=ENV).episodes
+    buf = ReplayBuffer(100)
+    buf.add_episodes(eps)
+    seen = []
+    real = cl.critic_losses
+
+    def spy(critic, target, batch, fresh, *args, **kwargs):
+        seen.append((list(batch.actions), list(fresh)))
+        return real(critic, target, batch, fresh, *args, **kwargs)
+
+    learner = cl.CriticLearner(cl.CriticConfig(batch_size=4), ModelConfig(), actor, np.random.default_rng(0))
+    with mock.patch.object(cl, "critic_losses", spy), \
+            mock.patch.object(type(actor), "sample", side_effect=AssertionError("sampled")):
+        learner.update(buf, None, steps=2)
+    assert len(seen) == 2 and all(actions == fresh for actions, fresh in seen)

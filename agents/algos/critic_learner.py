@@ -50,8 +50,13 @@ class CriticConfig:
     max_grad_norm: float = 1.0
     cap_is_terminal: bool = True     # the turn cap ends the game: no bootstrap after it (as the reference)
     warmup_target: str = "td"        # the offline warm-up's Q target: "td" (the paper) or "mc" (see WARMUP_TARGETS)
+    # > 0: the offline warm-up keeps an exponential moving average of the critic's weights with this decay per step
+    # (bias-corrected early on) and ends by loading it into the critic and its target (see CriticLearner.warm_start).
+    warmup_ema: float = 0.0
 
     def __post_init__(self):
+        if not 0.0 <= self.warmup_ema < 1.0:
+            raise ValueError(f"warmup_ema={self.warmup_ema} must be in [0, 1) (0: off)")
         if self.warmup_target not in WARMUP_TARGETS:
             raise ValueError(f"warmup_target={self.warmup_target!r}; choose one of {list(WARMUP_TARGETS)}")
         if not 0.0 < self.gamma <= 1.0:
@@ -85,6 +90,29 @@ def critic_losses(critic, target, batch: Batch, fresh_actions: list[str], gamma:
     return q_loss, v_loss, {"q_mean": torch.minimum(q1, q2).mean().item(), "v_mean": torch.minimum(v1, v2).mean().item()}
 
 
+class WeightAverage:
+    """An exponential moving average of ``module``'s trainable weights, fed by calling it after each optimiser step
+    (``average(step)``, step 0-based): ``avg <- d avg + (1 - d) w`` with ``d = min(decay, (1 + step) / (10 + step))``,
+    the bias correction of TensorFlow's ExponentialMovingAverage, so the first steps do not leave the initial weights
+    in the average. ``.module`` is the averaged copy (built with make_target: frozen, sharing what the critic shares
+    with its target, such as a frozen pretrained encoder); its buffers follow the module's."""
+
+    def __init__(self, module: torch.nn.Module, decay: float):
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"decay={decay} must be in (0, 1)")
+        self.source, self.decay = module, decay
+        self.module = make_target(module)
+
+    @torch.no_grad()
+    def __call__(self, step: int) -> None:
+        d = min(self.decay, (1 + step) / (10 + step))
+        for p, a in zip(self.source.parameters(), self.module.parameters()):
+            if p.requires_grad:
+                a.lerp_(p.detach().to(a.dtype), 1.0 - d)
+        for b, ab in zip(self.source.buffers(), self.module.buffers()):
+            ab.copy_(b)
+
+
 class CriticLearner:
     """The critic half: replay sampling, fresh actions from ``sample_actions``, TD updates, Polyak targets, and the
     cached offline warm-up. Shared by ArCHer and CHAI."""
@@ -98,23 +126,28 @@ class CriticLearner:
         self.rng = rng
 
     def update(self, buffer, sample_actions, steps: int | None = None, rng: np.random.Generator | None = None,
-               progress: bool = False, returns: dict[int, float] | None = None) -> dict[str, float]:
+               progress: bool = False, returns: dict[int, float] | None = None, on_step=None) -> dict[str, float]:
         """``steps`` (default ``critic_updates``) TD steps on uniform replay batches; mean statistics. ``returns``
-        (``id(transition) -> G``): regress Q on these Monte-Carlo returns instead of the TD targets."""
+        (``id(transition) -> G``): regress Q on these Monte-Carlo returns instead of the TD targets.
+        ``sample_actions=None``: V regresses on Q' of each transition's own action instead of a fresh one (only right
+        when the replay was collected by the policy the critic evaluates, as the start data are). ``on_step(i)``
+        is called after step ``i`` (0-based) and its Polyak update."""
         steps = self.cfg.critic_updates if steps is None else steps
         rng = self.rng if rng is None else rng
         stats = {"q_loss": 0.0, "v_loss": 0.0, "q_mean": 0.0, "v_mean": 0.0}
         device = next(self.critic.parameters()).device
-        for _ in tqdm(range(steps), desc="critic warm-up", unit="step", disable=not progress, leave=False):
+        for i in tqdm(range(steps), desc="critic warm-up", unit="step", disable=not progress, leave=False):
             transitions = buffer.sample(self.cfg.batch_size, rng)
             batch = Batch.of(transitions, device)
-            fresh = sample_actions(batch.observations)
+            fresh = list(batch.actions) if sample_actions is None else sample_actions(batch.observations)
             q_target = None if returns is None else torch.tensor([returns[id(t)] for t in transitions],
                                                                  dtype=torch.float32, device=device)
             q_loss, v_loss, s = critic_losses(self.critic, self.target, batch, fresh, self.cfg.gamma,
                                               self.cfg.cap_is_terminal, q_target)
             clip_step(self.opt, q_loss + v_loss, self.critic.parameters(), self.cfg.max_grad_norm)
             polyak_update(self.critic, self.target, self.cfg.tau)
+            if on_step is not None:
+                on_step(i)
             for k, v in (("q_loss", q_loss.item()), ("v_loss", v_loss.item()), *s.items()):
                 stats[k] += v / steps
         return stats
@@ -151,8 +184,12 @@ class CriticLearner:
                     raise ValueError("warmup_target='mc' needs whole episodes in the start data")
                 returns = {id(t): g for ep in episodes
                            for t, g in zip(ep, returns_to_go([x.reward for x in ep], self.cfg.gamma))}
+            average = WeightAverage(self.critic, self.cfg.warmup_ema) if self.cfg.warmup_ema else None
             stats = self.update(buffer, sample_actions, steps=steps, rng=np.random.default_rng(0), progress=progress,
-                                returns=returns)
+                                returns=returns, on_step=average)
+            if average is not None:
+                self.critic.load_state_dict(average.module.state_dict())
+                self.target.load_state_dict(average.module.state_dict())
         # Parallel runs (compare.py) may warm up at once: each writes its own temp dir, the first rename wins.
         tmp = cache.with_name(f"{cache.name}.tmp{os.getpid()}")
         tmp.mkdir(parents=True, exist_ok=True)
