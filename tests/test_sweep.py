@@ -3,6 +3,8 @@
 import argparse
 import json
 
+import pytest
+
 from baselines import sweep
 
 
@@ -87,16 +89,18 @@ def test_write_tuned_replaces_the_swept_methods_and_keeps_the_others(tmp_path, m
     assert merged["sources"] == {"grpo": "python baselines/sweep.py --methods grpo rloo --out results/sweep_group"}
 
 
-def test_the_turn_critic_tables_figures_come_from_its_committed_finals():
-    """docs/results/turn_critic/README.md's row for the hierarchical critic is its finals.json, recomputed."""
+@pytest.mark.parametrize("finals, label", [("finals.json", "hierarchical (TurnCritic)"),
+                                           ("ema4500/finals.json", "hierarchical, 4,500 steps, weight average")])
+def test_the_turn_critic_tables_figures_come_from_its_committed_finals(finals, label):
+    """docs/results/turn_critic/README.md's rows for the hierarchical critic are their finals.json, recomputed."""
     from pathlib import Path
 
     from baselines.compare import mean_ci
 
     d = Path(__file__).resolve().parent.parent / "docs" / "results" / "turn_critic"
-    finals = json.loads((d / "finals.json").read_text())
+    finals = json.loads((d / finals).read_text())
     assert [r["episodes"] for r in finals] == [500, 500, 500] and not any(r["greedy"] for r in finals)
     values = [r["mean_return"] for r in finals]
     mean, ci = mean_ci(values)
-    row = f"| hierarchical (TurnCritic) | **{mean:.2f} ± {ci:.2f}** | {', '.join(f'{v:.2f}' for v in values)} |"
+    row = f"| {label} | **{mean:.2f} ± {ci:.2f}** | {', '.join(f'{v:.2f}' for v in values)} |"
     assert row in (d / "README.md").read_text()
