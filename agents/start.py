@@ -66,6 +66,8 @@ def warm_start_critic(cfg: TrainConfig, learner, actor, sft_dir: Path, progress:
         critic_cfg["warmup_target"] = learner.cfg.warmup_target
     if learner.cfg.warmup_ema:  # likewise
         critic_cfg["warmup_ema"] = learner.cfg.warmup_ema
+    if learner.cfg.warmup_v_actions != "fresh":  # likewise
+        critic_cfg["warmup_v_actions"] = learner.cfg.warmup_v_actions
     key = hashlib.sha256(json.dumps([cfg.sft.key(), model, critic_cfg, steps, "start-data", cfg.start_episodes,
                                      CRITIC_WARMUP_VERSION, SAMPLER_VERSION],
                                     sort_keys=True).encode()).hexdigest()[:16]

@@ -553,3 +553,26 @@ def test_a_critic_update_without_a_sampler_regresses_v_on_each_transitions_own_a
             mock.patch.object(type(actor), "sample", side_effect=AssertionError("sampled")):
         learner.update(buf, None, steps=2)
     assert len(seen) == 2 and all(actions == fresh for actions, fresh in seen)
+
+
+def test_a_warm_up_with_logged_v_actions_never_calls_the_sampler(actor, tmp_path):
+    """warmup_v_actions="logged": the warm-up regresses V on Q' of the start data's own actions (no sampler call);
+    an unknown choice is refused in one line."""
+    from agents.algos import critic_learner as cl
+    eps = collect(make_vec(ENV, 2), lambda obs: actor.sample(obs, generator=torch.Generator().manual_seed(0)),
+                  [EpisodeSpec(seed=i) for i in range(4)], env_id=ENV).episodes
+
+    def data():
+        buf = ReplayBuffer(100)
+        buf.add_episodes(eps)
+        return buf
+
+    def sampler(obs):
+        raise AssertionError("the warm-up sampled fresh actions")
+
+    learner = cl.CriticLearner(cl.CriticConfig(batch_size=4, warmup_v_actions="logged"), ModelConfig(), actor,
+                               np.random.default_rng(0))
+    learner.warm_start(data, sampler, 2, tmp_path / "logged")
+    assert (tmp_path / "logged" / "critic.safetensors").exists()
+    with pytest.raises(ValueError, match="warmup_v_actions"):
+        cl.CriticConfig(warmup_v_actions="replay")

@@ -69,6 +69,10 @@ config field:
   warm-ups on the bench's probe, within-state correlation online / average: 1,500 steps 0.38 / 0.44 and 0.40 / 0.46;
   3,000 steps 0.46 / 0.49 and 0.46 / 0.47; 4,500 steps 0.505 / 0.557 and 0.504 / 0.524); with the default critic it
   did not (500 steps 0.42 / 0.41, 1,000 steps 0.41 / 0.38).
+- ``warmup_v_actions`` (default "fresh", the paper): "logged" regresses V in the offline warm-up on Q' of each start-data
+  transition's own action instead of a fresh sample; the SFT actor sampled that action, so the target's expectation
+  is the same, without an actor call per step. The hierarchical critic's step took 0.14-0.15 CPU s against 0.29-0.31
+  (a scratch timing, 40 steps each, twice, alternating, encoder cache filled); its quality is measured in the README.
 - The critic itself (``agents.models.ModelConfig``): a tiny BERT (2 layers, 64 wide, fresh) reading the observation
   and the action apart, as the reference's RoBERTa-base critic does, where the reference's is pretrained and 125M
   parameters. ``python bench/critic_quality.py`` (README, "How well the critic ranks utterances") measures it after
@@ -128,6 +132,7 @@ class ArcherConfig:
     cap_is_terminal: bool = True     # the turn cap ends the game: no bootstrap after it (as the reference)
     warmup_target: str = "td"        # the offline warm-up's Q target: "td" (the paper) or "mc" (critic_learner.py)
     warmup_ema: float = 0.0          # > 0: the warm-up ends on an average of its critic's weights (critic_learner.py)
+    warmup_v_actions: str = "fresh"  # V's action in the offline warm-up: "fresh" (the paper) or "logged"
     # Where the actor's utterances come from: "replay" (the paper: replay states, fresh actions from the current
     # actor) or "rollout" (ablation: the iteration's own rollout utterances).
     actor_data: str = "replay"

@@ -36,6 +36,10 @@ WARMUP_SEED = 0
 #: return to the end of its episode (the start data are the SFT actor's own whole episodes, so this is the on-policy
 #: Monte-Carlo target of the policy the critic evaluates: no bootstrap, no bias from a young V).
 WARMUP_TARGETS = ("td", "mc")
+#: Where the offline warm-up takes V's action from: "fresh", sampled from the policy the critic evaluates for every
+#: minibatch (the paper); "logged", each start-data transition's own action, which that same policy sampled (the start
+#: data are the SFT actor's own episodes), so no actor call per step.
+WARMUP_V_ACTIONS = ("fresh", "logged")
 
 
 @dataclass
@@ -53,8 +57,11 @@ class CriticConfig:
     # > 0: the offline warm-up keeps an exponential moving average of the critic's weights with this decay per step
     # (bias-corrected early on) and ends by loading it into the critic and its target (see CriticLearner.warm_start).
     warmup_ema: float = 0.0
+    warmup_v_actions: str = "fresh"  # V's action in the offline warm-up: "fresh" (the paper) or "logged" (see above)
 
     def __post_init__(self):
+        if self.warmup_v_actions not in WARMUP_V_ACTIONS:
+            raise ValueError(f"warmup_v_actions={self.warmup_v_actions!r}; choose one of {list(WARMUP_V_ACTIONS)}")
         if not 0.0 <= self.warmup_ema < 1.0:
             raise ValueError(f"warmup_ema={self.warmup_ema} must be in [0, 1) (0: off)")
         if self.warmup_target not in WARMUP_TARGETS:
@@ -185,6 +192,8 @@ class CriticLearner:
                 returns = {id(t): g for ep in episodes
                            for t, g in zip(ep, returns_to_go([x.reward for x in ep], self.cfg.gamma))}
             average = WeightAverage(self.critic, self.cfg.warmup_ema) if self.cfg.warmup_ema else None
+            if self.cfg.warmup_v_actions == "logged":
+                sample_actions = None  # update() then regresses V on Q' of each transition's own action
             stats = self.update(buffer, sample_actions, steps=steps, rng=np.random.default_rng(0), progress=progress,
                                 returns=returns, on_step=average)
             if average is not None:
