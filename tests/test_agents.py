@@ -406,17 +406,24 @@ def test_eval_starts_cover_the_targets_evenly_and_every_evaluation_plays_them():
     assert [(e.seed, e.target) for e in eps] == [(s.seed, s.options["target"]) for s in specs[:20]]
 
 
-def test_the_critic_warm_up_is_the_same_whichever_process_builds_it(actor, tmp_path):
-    """Two cache misses from different global torch streams (the trainer's seed, compare.py's unseeded process)
-    build the same critic, and a miss leaves the global stream where it found it, as a hit does."""
-    from agents.algos.critic_learner import CriticConfig, CriticLearner
-    eps = collect(make_vec(ENV, 4), lambda obs: actor.sample(obs, generator=torch.Generator().manual_seed(0)),
-                  [EpisodeSpec(seed=i) for i in range(8)], env_id=ENV).episodes
+def own_episodes(actor, episodes: int = 4, envs: int = 2):
+    """(the SFT actor's own episodes, a function building a fresh replay buffer of them): start data in small."""
+    eps = collect(make_vec(ENV, envs), lambda obs: actor.sample(obs, generator=torch.Generator().manual_seed(0)),
+                  [EpisodeSpec(seed=i) for i in range(episodes)], env_id=ENV).episodes
 
     def data():
         buf = ReplayBuffer(100)
         buf.add_episodes(eps)
         return buf
+
+    return eps, data
+
+
+def test_the_critic_warm_up_is_the_same_whichever_process_builds_it(actor, tmp_path):
+    """Two cache misses from different global torch streams (the trainer's seed, compare.py's unseeded process)
+    build the same critic, and a miss leaves the global stream where it found it, as a hit does."""
+    from agents.algos.critic_learner import CriticConfig, CriticLearner
+    _, data = own_episodes(actor, episodes=8, envs=4)
 
     def build(global_seed: int, cache):
         torch.manual_seed(global_seed)
@@ -497,13 +504,7 @@ def test_a_warm_up_with_a_weight_average_ends_on_the_average(actor, tmp_path):
     """warmup_ema > 0: the warm-up's critic and its target are both the average of the critic's weights over the
     warm-up's steps (the same steps as without it), and a cache hit loads that average again."""
     from agents.algos import critic_learner as cl
-    eps = collect(make_vec(ENV, 2), lambda obs: actor.sample(obs, generator=torch.Generator().manual_seed(0)),
-                  [EpisodeSpec(seed=i) for i in range(4)], env_id=ENV).episodes
-
-    def data():
-        buf = ReplayBuffer(100)
-        buf.add_episodes(eps)
-        return buf
+    _, data = own_episodes(actor)
 
     def warm(decay, cache):
         learner = cl.CriticLearner(cl.CriticConfig(batch_size=4, warmup_ema=decay), ModelConfig(), actor,
@@ -537,10 +538,7 @@ def test_a_critic_update_without_a_sampler_regresses_v_on_each_transitions_own_a
     """update(buffer, None): V's target is Q' of the sampled transitions' own actions (the start data are the policy's
     own samples), and no action is drawn from the actor."""
     from agents.algos import critic_learner as cl
-    eps = collect(make_vec(ENV, 2), lambda obs: actor.sample(obs, generator=torch.Generator().manual_seed(0)),
-                  [EpisodeSpec(seed=i) for i in range(4)], env_id=ENV).episodes
-    buf = ReplayBuffer(100)
-    buf.add_episodes(eps)
+    buf = own_episodes(actor)[1]()
     seen = []
     real = cl.critic_losses
 
@@ -559,13 +557,7 @@ def test_a_warm_up_with_logged_v_actions_never_calls_the_sampler(actor, tmp_path
     """warmup_v_actions="logged": the warm-up regresses V on Q' of the start data's own actions (no sampler call);
     an unknown choice is refused in one line."""
     from agents.algos import critic_learner as cl
-    eps = collect(make_vec(ENV, 2), lambda obs: actor.sample(obs, generator=torch.Generator().manual_seed(0)),
-                  [EpisodeSpec(seed=i) for i in range(4)], env_id=ENV).episodes
-
-    def data():
-        buf = ReplayBuffer(100)
-        buf.add_episodes(eps)
-        return buf
+    _, data = own_episodes(actor)
 
     def sampler(obs):
         raise AssertionError("the warm-up sampled fresh actions")
