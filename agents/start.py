@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import fields
 from pathlib import Path
 
 import torch
@@ -23,6 +24,8 @@ from agents.sft import cache_root, load_sft_actor, run_sft
 #: Part of the critic warm-up's cache key: bump when the warm-up recipe or the critic's numerics change (3: the
 #: critic's initial weights drawn from a fixed seed, not the building process's stream).
 CRITIC_WARMUP_VERSION = 3
+#: CriticConfig fields added after the warm-up's cache key was fixed: in the key only when not at their default.
+WARMUP_OPTIONS = ("warmup_target", "warmup_ema", "warmup_v_actions")
 START_SEED = 900_000_000  # env seeds of the start data: apart from every training run's (seed * 10M + count)
 
 
@@ -62,12 +65,9 @@ def warm_start_critic(cfg: TrainConfig, learner, actor, sft_dir: Path, progress:
     model = cfg.model.cache_dict()
     critic_cfg = {k: getattr(learner.cfg, k) for k in ("gamma", "critic_lr", "tau", "batch_size", "max_grad_norm",
                                                         "cap_is_terminal")}
-    if learner.cfg.warmup_target != "td":  # only when set: the default's key (and cached critics) stay as they were
-        critic_cfg["warmup_target"] = learner.cfg.warmup_target
-    if learner.cfg.warmup_ema:  # likewise
-        critic_cfg["warmup_ema"] = learner.cfg.warmup_ema
-    if learner.cfg.warmup_v_actions != "fresh":  # likewise
-        critic_cfg["warmup_v_actions"] = learner.cfg.warmup_v_actions
+    # The warm-up's later options enter the key only when set: the default's key (and cached critics) stay as they were.
+    critic_cfg.update({f.name: getattr(learner.cfg, f.name) for f in fields(learner.cfg)
+                       if f.name in WARMUP_OPTIONS and getattr(learner.cfg, f.name) != f.default})
     key = hashlib.sha256(json.dumps([cfg.sft.key(), model, critic_cfg, steps, "start-data", cfg.start_episodes,
                                      CRITIC_WARMUP_VERSION, SAMPLER_VERSION],
                                     sort_keys=True).encode()).hexdigest()[:16]

@@ -110,14 +110,9 @@ class WeightAverage:
         self.source, self.decay = module, decay
         self.module = make_target(module)
 
-    @torch.no_grad()
     def __call__(self, step: int) -> None:
-        d = min(self.decay, (1 + step) / (10 + step))
-        for p, a in zip(self.source.parameters(), self.module.parameters()):
-            if p.requires_grad:
-                a.lerp_(p.detach().to(a.dtype), 1.0 - d)
-        for b, ab in zip(self.source.buffers(), self.module.buffers()):
-            ab.copy_(b)
+        # The Polyak step with the source's weight 1 - d (frozen weights, equal in both, are left alone).
+        polyak_update(self.source, self.module, 1.0 - min(self.decay, (1 + step) / (10 + step)))
 
 
 class CriticLearner:
